@@ -1,0 +1,219 @@
+"""The types that pass between pipeline stages: :class:`Frame`, :class:`Faces`, :class:`FrameResult`.
+
+Every stage takes and returns these, so stages compose in plain Python and each can be tested alone.
+``Faces`` is one validated dataclass of numpy arrays with N rows; "no face" is ``Faces.empty()``, never ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from enum import IntEnum
+from typing import Any
+
+import numpy as np
+
+
+class FaceKeypoint(IntEnum):
+    """Semantic index of the K=6 keypoints every detector provides (BlazeFace order, subject's side)."""
+
+    RIGHT_EYE = 0
+    LEFT_EYE = 1
+    NOSE_TIP = 2
+    MOUTH_CENTER = 3
+    RIGHT_EAR = 4
+    LEFT_EAR = 5
+
+
+NUM_KEYPOINTS = len(FaceKeypoint)
+
+
+@dataclass
+class Frame:
+    """One decoded image and where it came from.
+
+    Attributes:
+        image: (H, W, 3) uint8, BGR (OpenCV order).
+        index: 0-based position in the source (frames decoded so far, for files; images listed, for folders).
+        timestamp_ms: presentation time in milliseconds since the source started.
+        source: free-form metadata (``path``, ``fps``, ``kind``...).
+    """
+
+    image: np.ndarray
+    index: int
+    timestamp_ms: float
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.image, np.ndarray) or self.image.ndim != 3 or self.image.shape[2] != 3:
+            shape = getattr(self.image, "shape", type(self.image).__name__)
+            raise ValueError(f"Frame.image must be an (H, W, 3) uint8 BGR array, got {shape}")
+        if self.image.dtype != np.uint8:
+            raise ValueError(f"Frame.image must be uint8, got {self.image.dtype}")
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+
+def _rows(name: str, value: np.ndarray, n: int, tail: tuple[int | None, ...], dtype: Any) -> np.ndarray:
+    array = np.asarray(value, dtype=dtype)
+    ok = array.ndim == 1 + len(tail) and array.shape[0] == n
+    ok = ok and all(t is None or t == s for t, s in zip(tail, array.shape[1:], strict=False))
+    if not ok:
+        want = ", ".join(["N"] + ["C" if t is None else str(t) for t in tail])
+        raise ValueError(f"Faces.{name} must have shape ({want}) with N={n}, got {array.shape}")
+    return array
+
+
+@dataclass
+class Faces:
+    """N faces in one frame, as arrays with one row per face.
+
+    Attributes:
+        xyxy: (N, 4) float32 boxes ``x1, y1, x2, y2`` in pixels of the frame.
+        score: (N,) float32 detector confidence in [0, 1].
+        keypoints: (N, 6, 2) float32 pixel coordinates, indexed by :class:`FaceKeypoint`.
+        track_id: (N,) int64, -1 where no tracker assigned one.
+        probs: (N, C) float32 emotion probabilities over ``labels``; C = 0 before classification.
+        valence_arousal: (N, 2) float32 in [-1, 1]; NaN before classification.
+        labels: the C class names of ``probs`` columns.
+        data: stage extras, each an array with N rows (landmarks, engagement, ...).
+    """
+
+    xyxy: np.ndarray
+    score: np.ndarray
+    keypoints: np.ndarray
+    track_id: np.ndarray | None = None
+    probs: np.ndarray | None = None
+    valence_arousal: np.ndarray | None = None
+    labels: tuple[str, ...] = ()
+    data: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        xyxy = np.asarray(self.xyxy, dtype=np.float32)
+        n = int(xyxy.shape[0]) if xyxy.ndim >= 1 else -1
+        self.xyxy = _rows("xyxy", xyxy.reshape(0, 4) if xyxy.size == 0 else xyxy, n, (4,), np.float32)
+        self.score = _rows("score", self.score, n, (), np.float32)
+        self.keypoints = _rows("keypoints", self.keypoints, n, (NUM_KEYPOINTS, 2), np.float32)
+        if self.track_id is None:
+            self.track_id = np.full(n, -1, dtype=np.int64)
+        self.track_id = _rows("track_id", self.track_id, n, (), np.int64)
+        self.labels = tuple(self.labels)
+        if self.probs is None:
+            self.probs = np.zeros((n, len(self.labels)), dtype=np.float32)
+        self.probs = _rows("probs", self.probs, n, (len(self.labels),), np.float32)
+        if self.valence_arousal is None:
+            self.valence_arousal = np.full((n, 2), np.nan, dtype=np.float32)
+        self.valence_arousal = _rows("valence_arousal", self.valence_arousal, n, (2,), np.float32)
+        for key, value in self.data.items():
+            array = np.asarray(value)
+            if array.ndim == 0 or array.shape[0] != n:
+                raise ValueError(f"Faces.data[{key!r}] must have N={n} rows, got shape {array.shape}")
+            self.data[key] = array
+
+    @classmethod
+    def empty(cls, labels: tuple[str, ...] = ()) -> Faces:
+        """No faces: a value with N=0 rows, never ``None``."""
+        return cls(
+            xyxy=np.zeros((0, 4), np.float32),
+            score=np.zeros((0,), np.float32),
+            keypoints=np.zeros((0, NUM_KEYPOINTS, 2), np.float32),
+            labels=labels,
+        )
+
+    def __len__(self) -> int:
+        return int(self.xyxy.shape[0])
+
+    def __getitem__(self, index: int | slice | np.ndarray | list[int]) -> Faces:
+        """Select rows; an int gives a one-row ``Faces`` (like supervision's ``Detections``)."""
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        return Faces(
+            xyxy=self.xyxy[index],
+            score=self.score[index],
+            keypoints=self.keypoints[index],
+            track_id=self.track_id[index],
+            probs=self.probs[index],
+            valence_arousal=self.valence_arousal[index],
+            labels=self.labels,
+            data={k: v[index] for k, v in self.data.items()},
+        )
+
+    def __iter__(self) -> Iterator[Faces]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def with_emotions(self, probs: np.ndarray, valence_arousal: np.ndarray, labels: tuple[str, ...]) -> Faces:
+        """A copy with classifier outputs: probs (N, C) over ``labels``, valence_arousal (N, 2)."""
+        return replace(self, probs=probs, valence_arousal=valence_arousal, labels=tuple(labels), data=dict(self.data))
+
+    @property
+    def classified(self) -> bool:
+        return len(self.labels) > 0
+
+    @property
+    def emotion(self) -> list[str]:
+        """Top label per face (empty strings before classification)."""
+        if not self.classified:
+            return [""] * len(self)
+        return [self.labels[i] for i in self.probs.argmax(axis=1)] if len(self) else []
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """(N,) probability of the top label (zeros before classification)."""
+        if not self.classified or len(self) == 0:
+            return np.zeros(len(self), np.float32)
+        return self.probs.max(axis=1)
+
+    def to_records(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per face, in the JSONL record format."""
+        records = []
+        emotions = self.emotion
+        confidence = self.confidence
+        for i in range(len(self)):
+            record: dict[str, Any] = {
+                "bbox": [round(float(v), 1) for v in self.xyxy[i]],
+                "score": round(float(self.score[i]), 4),
+            }
+            if self.track_id[i] >= 0:
+                record["track_id"] = int(self.track_id[i])
+            if self.classified:
+                record["emotion"] = emotions[i]
+                record["confidence"] = round(float(confidence[i]), 4)
+                record["probs"] = {name: round(float(p), 4) for name, p in zip(self.labels, self.probs[i], strict=True)}
+                record["valence"] = round(float(self.valence_arousal[i, 0]), 4)
+                record["arousal"] = round(float(self.valence_arousal[i, 1]), 4)
+            records.append(record)
+        return records
+
+
+@dataclass
+class FrameResult:
+    """What sinks consume: the frame, its faces, and per-frame extras.
+
+    Attributes:
+        frame: the analysed :class:`Frame`.
+        faces: the faces found (possibly empty).
+        timings_ms: milliseconds per stage (``detect``, ``emotion``, ``total``...).
+        extras: per-frame outputs of later stages (posture, actions...).
+    """
+
+    frame: Frame
+    faces: Faces
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSONL record of this frame (see README, "Records")."""
+        return {
+            "frame": self.frame.index,
+            "timestamp_ms": round(float(self.frame.timestamp_ms), 3),
+            "faces": self.faces.to_records(),
+            "timings_ms": {k: round(float(v), 3) for k, v in self.timings_ms.items()},
+            **self.extras,
+        }

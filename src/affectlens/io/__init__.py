@@ -1,0 +1,41 @@
+"""Frame sources (files, cameras, streams, images, folders) and record sinks (JSONL, CSV, JSON, video, metrics).
+
+from affectlens.io import JsonlSink, open_source
+
+with open_source("video.mp4") as source, JsonlSink("out.jsonl") as sink:
+    for frame in source:
+        sink.write(analyze(frame))
+"""
+
+from affectlens.io.errors import AffectlensIOError, SinkError, SourceError
+from affectlens.io.sinks import (
+    CsvSink,
+    JsonArraySink,
+    JsonlSink,
+    MetricsSink,
+    Sink,
+    SinkSet,
+    VideoSink,
+    open_sink,
+    read_jsonl,
+)
+from affectlens.io.sources import CaptureSource, FrameSource, ImageSource, open_source
+
+__all__ = [
+    "AffectlensIOError",
+    "CaptureSource",
+    "CsvSink",
+    "FrameSource",
+    "ImageSource",
+    "JsonArraySink",
+    "JsonlSink",
+    "MetricsSink",
+    "Sink",
+    "SinkError",
+    "SinkSet",
+    "SourceError",
+    "VideoSink",
+    "open_sink",
+    "open_source",
+    "read_jsonl",
+]

@@ -1,0 +1,346 @@
+"""The trainer: AdamW + cosine warm-up (or SGD/Adam/Adagrad, plateau), weight EMA, early stopping, checkpoints and
+resume, TensorBoard, mixed precision on CUDA. Model selection by validation macro-F1 + mean valence/arousal CCC.
+
+Outputs in ``cfg.out_dir``: ``config.yaml``, ``metrics.jsonl`` (one line per epoch), ``last.pt`` (resume),
+``best.pt`` (best EMA weights), ``tensorboard/``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from affectlens.metrics import classification_report, regression_report
+from affectlens.models.config import ModelConfig
+from affectlens.models.registry import create_model
+from affectlens.preprocess import normalize, to_model_pixels
+from affectlens.train.augment import augment
+from affectlens.train.config import TrainConfig
+from affectlens.train.datasets import load_dataset
+from affectlens.train.faceset import FaceSet
+from affectlens.train.losses import capped_class_weights, soft_cross_entropy, valence_arousal_loss
+from affectlens.train.mixing import mix_batch
+
+log = logging.getLogger(__name__)
+
+
+def model_config_for(cfg: TrainConfig, faces: FaceSet) -> ModelConfig:
+    """The :class:`ModelConfig` that travels inside the exported model."""
+    return ModelConfig(
+        architecture=cfg.model,
+        labels=faces.classes,
+        input_size=cfg.input_size,
+        channels=cfg.channels,
+        mean=tuple(cfg.mean),
+        std=tuple(cfg.std),
+        extra_heads={k: tuple(v) for k, v in faces.extra_classes.items()},
+        info={"trained_on": faces.source, "model_kwargs": cfg.model_kwargs},
+    )
+
+
+def build_model(cfg: TrainConfig, faces: FaceSet) -> torch.nn.Module:
+    return create_model(
+        cfg.model,
+        num_classes=len(faces.classes),
+        in_channels=cfg.channels,
+        valence_arousal=cfg.valence_arousal,
+        extra_heads={k: len(v) for k, v in faces.extra_classes.items()},
+        dropout=cfg.dropout,
+        **cfg.model_kwargs,
+    )
+
+
+def batch_inputs(
+    faces: FaceSet, index: np.ndarray, model_cfg: ModelConfig, cfg: TrainConfig | None, rng: np.random.Generator | None
+) -> torch.Tensor:
+    """Images ``index`` -> float32 (B, C, S, S): optional augmentation, then the shared preprocessing."""
+    pixels = []
+    for i in index:
+        image = faces.image(int(i))
+        if cfg is not None and rng is not None:
+            image = augment(image, cfg.augment, rng)
+        pixels.append(to_model_pixels(image, model_cfg))
+    return torch.from_numpy(normalize(np.stack(pixels), model_cfg))
+
+
+def class_targets(faces: FaceSet, index: np.ndarray, soft: bool) -> torch.Tensor:
+    """(B, C) target distributions: FER+-style soft labels when asked for and present, else one-hot."""
+    if soft and faces.soft is not None:
+        return torch.from_numpy(faces.soft[index].astype(np.float32))
+    onehot = np.zeros((len(index), len(faces.classes)), np.float32)
+    onehot[np.arange(len(index)), faces.labels[index]] = 1.0
+    return torch.from_numpy(onehot)
+
+
+class Trainer:
+    """Train one model from a :class:`TrainConfig`; ``fit()`` resumes from ``last.pt`` when it exists."""
+
+    def __init__(self, cfg: TrainConfig, faces: FaceSet | None = None) -> None:
+        self.cfg = cfg
+        self.out_dir = Path(cfg.out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(cfg.seed)
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        self.device = torch.device(
+            "cuda"
+            if cfg.device == "auto" and torch.cuda.is_available()
+            else ("cpu" if cfg.device == "auto" else cfg.device)
+        )
+        self.faces = faces if faces is not None else load_dataset(**cfg.dataset)
+        self.train_set = self._trainable(self.faces.subset("train"))
+        self.val_set = self.faces.subset("val")
+        if len(self.train_set) == 0 or len(self.val_set) == 0:
+            raise ValueError(f"need train and val images, got {len(self.train_set)} / {len(self.val_set)}")
+        self.model_cfg = model_config_for(cfg, self.faces)
+        self.model = build_model(cfg, self.faces).to(self.device, memory_format=torch.channels_last)
+        self.ema = copy.deepcopy(self.model).eval()
+        for p in self.ema.parameters():
+            p.requires_grad_(False)
+        self.optimizer = self._optimizer()
+        self.steps_per_epoch = math.ceil(len(self.train_set) / cfg.batch_size)
+        if cfg.max_train_batches:
+            self.steps_per_epoch = min(self.steps_per_epoch, cfg.max_train_batches)
+        self.scheduler = self._scheduler()
+        self.class_weights = (
+            capped_class_weights(self.train_set.class_counts(), cfg.class_weight_cap) if cfg.class_weight_cap else None
+        )
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda")
+        self.epoch = 0
+        self.ema_updates = 0
+        self.best_score = -math.inf
+        self.bad_epochs = 0
+        self.rng = np.random.default_rng(cfg.seed)
+
+    # -- setup -----------------------------------------------------------------------------------------------------
+    def _trainable(self, faces: FaceSet) -> FaceSet:
+        has_target = faces.labels >= 0
+        if self.cfg.soft_labels and faces.soft is not None:
+            has_target |= faces.soft.sum(axis=1) > 0
+        return faces.select(np.flatnonzero(has_target))
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        cfg = self.cfg
+        decay = [p for n, p in self.model.named_parameters() if p.ndim > 1]
+        no_decay = [p for n, p in self.model.named_parameters() if p.ndim <= 1]
+        groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        if cfg.optimizer == "adamw":
+            return torch.optim.AdamW(groups, lr=cfg.lr)
+        if cfg.optimizer == "adam":
+            return torch.optim.Adam(groups, lr=cfg.lr)
+        if cfg.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+        if cfg.optimizer == "adagrad":
+            return torch.optim.Adagrad(groups, lr=cfg.lr)
+        raise ValueError(f"unknown optimizer {cfg.optimizer!r}; choose adamw, adam, sgd or adagrad")
+
+    def _scheduler(self) -> Any:
+        cfg = self.cfg
+        if cfg.schedule == "plateau":
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode="max", factor=0.5, patience=3)
+        total = cfg.epochs * self.steps_per_epoch
+        warmup = max(1, int(cfg.warmup_epochs * self.steps_per_epoch))
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            if cfg.schedule == "constant":
+                return 1.0
+            progress = min(1.0, (step - warmup) / max(1, total - warmup))
+            return 0.5 * (1 + math.cos(math.pi * progress))
+
+        if cfg.schedule not in ("cosine", "constant"):
+            raise ValueError(f"unknown schedule {cfg.schedule!r}; choose cosine, plateau or constant")
+        return torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+
+    # -- checkpoints -----------------------------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "ema_updates": self.ema_updates,
+            "best_score": self.best_score,
+            "bad_epochs": self.bad_epochs,
+            "rng": self.rng.bit_generator.state,
+            "model_cfg": self.model_cfg.to_json(),
+            "train_cfg": self.cfg.to_dict(),
+        }
+
+    def _save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        torch.save(self._state(), tmp)
+        tmp.replace(path)  # atomic: an interrupted save never leaves a broken checkpoint
+
+    def resume(self) -> bool:
+        """Load ``last.pt`` if present; True when training continues from it."""
+        path = self.out_dir / "last.pt"
+        if not path.exists():
+            return False
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.best_score, self.bad_epochs = state["epoch"], state["best_score"], state["bad_epochs"]
+        self.rng.bit_generator.state = state["rng"]
+        self.ema_updates = state.get("ema_updates", self.epoch * self.steps_per_epoch)
+        log.info("resumed from %s at epoch %d (best score %.4f)", path, self.epoch, self.best_score)
+        return True
+
+    # -- training --------------------------------------------------------------------------------------------------
+    def fit(self, resume: bool = True) -> dict[str, Any]:
+        """Train until ``epochs`` or early stopping; returns the best validation metrics."""
+        cfg = self.cfg
+        cfg.save(self.out_dir / "config.yaml")
+        if resume:
+            self.resume()
+        writer = _tensorboard(self.out_dir / "tensorboard")
+        best: dict[str, Any] = {}
+        while self.epoch < cfg.epochs:
+            train_stats = self._train_epoch()
+            metrics = self.evaluate(self.val_set, self.ema)
+            self.epoch += 1
+            score = selection_score(metrics)
+            improved = score > self.best_score
+            if improved:
+                self.best_score, self.bad_epochs = score, 0
+                best = metrics
+                torch.save(
+                    {
+                        "ema": self.ema.state_dict(),
+                        "model_cfg": self.model_cfg.to_json(),
+                        "train_cfg": cfg.to_dict(),
+                        "epoch": self.epoch,
+                        "val": metrics,
+                    },
+                    self.out_dir / "best.pt",
+                )
+            else:
+                self.bad_epochs += 1
+            if cfg.schedule == "plateau":
+                self.scheduler.step(score)
+            self._save(self.out_dir / "last.pt")
+            row = {
+                "epoch": self.epoch,
+                **train_stats,
+                "val_accuracy": metrics["accuracy"],
+                "val_macro_f1": metrics["macro_f1"],
+                "val_mean_ccc": metrics.get("valence_arousal", {}).get("mean_ccc"),
+                "score": score,
+                "best": improved,
+                "lr": self.optimizer.param_groups[0]["lr"],
+            }
+            with open(self.out_dir / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+            if writer is not None:
+                for key, value in row.items():
+                    if isinstance(value, (int, float)) and not isinstance(value, bool) and value is not None:
+                        writer.add_scalar(key, value, self.epoch)
+                writer.flush()
+            log.info(
+                "epoch %d: %s", self.epoch, {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
+            )
+            if cfg.early_stopping and self.bad_epochs >= cfg.early_stopping:
+                log.info("early stopping: no better validation score for %d epochs", self.bad_epochs)
+                break
+        if writer is not None:
+            writer.close()
+        return best
+
+    def _train_epoch(self) -> dict[str, float]:
+        cfg, faces = self.cfg, self.train_set
+        self.model.train()
+        order = self.rng.permutation(len(faces))
+        started, seen, total_loss = time.perf_counter(), 0, 0.0
+        bar = tqdm(range(self.steps_per_epoch), desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False)
+        for step in bar:
+            index = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            x = batch_inputs(faces, index, self.model_cfg, cfg, self.rng)
+            dist = class_targets(faces, index, cfg.soft_labels)
+            va = torch.from_numpy(faces.valence_arousal[index])
+            if cfg.mix_p and self.rng.random() < cfg.mix_p:
+                x, (dist, va) = mix_batch(x, [dist, va], self.rng, cfg.mixup_alpha, cfg.cutmix_alpha)
+            x = x.to(self.device, memory_format=torch.channels_last)
+            dist, va = dist.to(self.device), va.to(self.device)
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.device.type == "cuda"):
+                out = self.model(x)
+            loss = cfg.alpha * soft_cross_entropy(
+                out["logits"].float(), dist, cfg.label_smoothing, self.class_weights, cfg.focal_gamma
+            )
+            if "valence_arousal" in out:
+                loss = loss + cfg.beta * valence_arousal_loss(out["valence_arousal"].float(), va, cfg.ccc_weight)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            if cfg.schedule != "plateau":
+                self.scheduler.step()
+            self._update_ema()
+            seen += len(index)
+            total_loss += loss.item() * len(index)
+            bar.set_postfix(loss=f"{total_loss / seen:.4f}", img_s=f"{seen / (time.perf_counter() - started):.0f}")
+        elapsed = time.perf_counter() - started
+        return {"train_loss": total_loss / max(seen, 1), "images_per_s": seen / elapsed, "epoch_s": elapsed}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        # warm-up: the average follows the weights closely at first instead of lagging on the random init
+        self.ema_updates += 1
+        decay = min(self.cfg.ema_decay, (1 + self.ema_updates) / (10 + self.ema_updates))
+        for ema_p, p in zip(self.ema.state_dict().values(), self.model.state_dict().values(), strict=True):
+            if ema_p.dtype.is_floating_point:
+                ema_p.mul_(decay).add_(p.detach(), alpha=1 - decay)
+            else:
+                ema_p.copy_(p)
+
+    @torch.no_grad()
+    def predict(self, faces: FaceSet, model: torch.nn.Module | None = None, batch_size: int = 512):
+        """(probs (N, C), valence_arousal (N, 2) or None) for every image of ``faces``, no augmentation."""
+        model = (model or self.ema).eval()
+        probs, vas = [], []
+        for start in range(0, len(faces), batch_size):
+            index = np.arange(start, min(start + batch_size, len(faces)))
+            x = batch_inputs(faces, index, self.model_cfg, None, None).to(
+                self.device, memory_format=torch.channels_last
+            )
+            out = model(x)
+            probs.append(torch.softmax(out["logits"].float(), 1).cpu().numpy())
+            if "valence_arousal" in out:
+                vas.append(out["valence_arousal"].float().cpu().numpy())
+        return np.concatenate(probs), (np.concatenate(vas) if vas else None)
+
+    def evaluate(self, faces: FaceSet, model: torch.nn.Module | None = None) -> dict[str, Any]:
+        """Classification metrics on rows with a hard label; VA metrics where VA targets exist."""
+        probs, va = self.predict(faces, model)
+        labelled = faces.labels >= 0
+        report = classification_report(faces.labels[labelled], probs[labelled].argmax(1), faces.classes)
+        if va is not None and faces.has_valence_arousal():
+            report["valence_arousal"] = regression_report(va, faces.valence_arousal)
+        return report
+
+
+def selection_score(metrics: dict[str, Any]) -> float:
+    """Model selection: macro-F1 + mean valence/arousal CCC (CCC counts 0 when absent)."""
+    ccc = metrics.get("valence_arousal", {}).get("mean_ccc", 0.0)
+    return float(metrics["macro_f1"]) + (0.0 if ccc is None or not np.isfinite(ccc) else float(ccc))
+
+
+def _tensorboard(path: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is part of [train]; training still works without it
+        log.warning("tensorboard is not installed; no TensorBoard logs (pip install -e '.[train]')")
+        return None
+    return SummaryWriter(str(path))

@@ -1,0 +1,118 @@
+"""The training kit on small slices of the real data: loss falls, checkpoints resume, ONNX export matches torch."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the [train] extra (torch) is not installed")
+
+from affectlens.emotions import EMOTIONS  # noqa: E402
+from affectlens.models.runtime import EmotionModel  # noqa: E402
+from affectlens.train.config import TrainConfig  # noqa: E402
+from affectlens.train.datasets.ferplus import load_ferplus_npz  # noqa: E402
+from affectlens.train.export import export_onnx, load_checkpoint_net  # noqa: E402
+from affectlens.train.faceset import FaceSet  # noqa: E402
+from affectlens.train.losses import capped_class_weights, soft_cross_entropy, valence_arousal_loss  # noqa: E402
+from affectlens.train.trainer import Trainer, batch_inputs, class_targets  # noqa: E402
+from affectlens.train.valence_arousal import derive_valence_arousal  # noqa: E402
+from helpers import shared_path  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def ferplus_slice() -> FaceSet:
+    faces = load_ferplus_npz(shared_path("fer2013", "fer2013_ferplus_48x48.npz"))
+    rng = np.random.default_rng(0)
+    train = rng.choice(np.flatnonzero(faces.split == "train"), 384, replace=False)
+    val = rng.choice(np.flatnonzero(faces.split == "val"), 96, replace=False)
+    return faces.select(np.concatenate([train, val]))
+
+
+def tiny_config(tmp_path, **kw) -> TrainConfig:
+    base = dict(
+        out_dir=str(tmp_path / "run"),
+        model="test_resnet_se",
+        model_kwargs={},
+        epochs=1,
+        batch_size=32,
+        lr=3e-3,
+        warmup_epochs=0.1,
+        threads=1,
+        ema_decay=0.9,
+        early_stopping=0,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def fixed_batch_loss(trainer: Trainer, faces: FaceSet) -> float:
+    index = np.arange(128)
+    x = batch_inputs(faces, index, trainer.model_cfg, None, None)
+    trainer.model.eval()
+    with torch.no_grad():
+        logits = trainer.model(x.contiguous(memory_format=torch.channels_last))["logits"]
+    return float(soft_cross_entropy(logits, class_targets(faces, index, soft=True)))
+
+
+@pytest.mark.slow
+def test_one_epoch_lowers_the_loss_and_writes_its_outputs(tmp_path, ferplus_slice):
+    trainer = Trainer(tiny_config(tmp_path, epochs=2), faces=ferplus_slice)
+    before = fixed_batch_loss(trainer, trainer.train_set)
+    trainer.fit(resume=False)
+    after = fixed_batch_loss(trainer, trainer.train_set)
+    assert after < before
+    out = tmp_path / "run"
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert (out / "config.yaml").exists() and (out / "best.pt").exists() and (out / "last.pt").exists()
+
+
+@pytest.mark.slow
+def test_resume_continues_from_the_last_epoch(tmp_path, ferplus_slice):
+    Trainer(tiny_config(tmp_path, epochs=1), faces=ferplus_slice).fit(resume=False)
+    resumed = Trainer(tiny_config(tmp_path, epochs=2), faces=ferplus_slice)
+    assert resumed.resume() and resumed.epoch == 1
+    resumed.fit(resume=False)
+    rows = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["epoch"] for r in rows] == [1, 2]
+
+
+@pytest.mark.slow
+def test_exported_onnx_matches_torch_and_carries_its_config(tmp_path, ferplus_slice):
+    Trainer(tiny_config(tmp_path), faces=ferplus_slice).fit(resume=False)
+    net, model_cfg = load_checkpoint_net(tmp_path / "run" / "best.pt")
+    path = export_onnx(net, model_cfg, tmp_path / "m.onnx")
+    runtime = EmotionModel(path)
+    assert runtime.cfg == model_cfg and runtime.labels == EMOTIONS
+    x = batch_inputs(ferplus_slice, np.arange(5), model_cfg, None, None)
+    with torch.no_grad():
+        out = net(x)
+    probs, va = runtime.predict(x.numpy())
+    assert probs.shape == (5, 8) and va.shape == (5, 2)  # dynamic batch axis
+    np.testing.assert_allclose(probs, torch.softmax(out["logits"], 1).numpy(), atol=1e-4)
+    np.testing.assert_allclose(va, out["valence_arousal"].numpy(), atol=1e-4)
+
+
+def test_losses_behave():
+    logits = torch.tensor([[4.0, 0.0, 0.0], [0.0, 4.0, 0.0]])
+    right = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    wrong = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    assert soft_cross_entropy(logits, right) < soft_cross_entropy(logits, wrong)
+    assert soft_cross_entropy(logits, right, focal_gamma=2.0) < soft_cross_entropy(logits, right)
+    assert soft_cross_entropy(logits, right, label_smoothing=0.1) > soft_cross_entropy(logits, right)
+    weights = capped_class_weights(np.array([1000, 10, 0]), cap=5.0)
+    assert weights[2] == 0 and weights[1] > weights[0]
+    target = torch.tensor([[0.5, -0.5], [0.1, 0.2], [float("nan"), 0.0]])
+    assert valence_arousal_loss(target.nan_to_num(0.0), target) < valence_arousal_loss(-target.nan_to_num(0.0), target)
+
+
+def test_derived_valence_arousal_follows_the_votes():
+    votes = np.zeros((3, 8))
+    votes[0, EMOTIONS.index("happy")] = 10
+    votes[1, EMOTIONS.index("sad")] = 10
+    votes[2, [EMOTIONS.index("happy"), EMOTIONS.index("sad")]] = 5
+    va = derive_valence_arousal(votes)
+    assert va[0, 0] > 0.5 and va[1, 0] < -0.5
+    assert va[2, 0] == pytest.approx((va[0, 0] + va[1, 0]) / 2)
