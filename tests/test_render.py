@@ -18,7 +18,9 @@ from affectlens.render import (
     LabelAnnotator,
     Overlay,
     ProbabilityBarsAnnotator,
+    SparklineAnnotator,
     ValenceArousalAnnotator,
+    ValenceArousalPlaneAnnotator,
     emotion_color,
 )
 from affectlens.render.colors import text_color_on
@@ -64,7 +66,15 @@ def bbox_of(mask: np.ndarray) -> tuple[int, int, int, int]:
     return int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())
 
 
-ALL_ANNOTATORS = [BoxAnnotator, LabelAnnotator, ProbabilityBarsAnnotator, ValenceArousalAnnotator, HudAnnotator]
+ALL_ANNOTATORS = [
+    BoxAnnotator,
+    LabelAnnotator,
+    ProbabilityBarsAnnotator,
+    ValenceArousalAnnotator,
+    HudAnnotator,
+    SparklineAnnotator,
+    ValenceArousalPlaneAnnotator,
+]
 
 
 def test_palette_has_one_distinct_colour_per_emotion() -> None:
@@ -213,11 +223,12 @@ def test_edge_cases_do_not_crash(size: tuple[int, int]) -> None:
         for annotator in ALL_ANNOTATORS:
             out = annotator().annotate(result.frame.image.copy(), result)
             assert out.shape == (*size, 3) and out.dtype == np.uint8
-        out = Overlay().annotate(result.frame.image.copy(), result, fps=float("nan"), latency_ms=float("inf"))
-        assert out.shape == (*size, 3)
+        for overlay in (Overlay(), Overlay(va_plane=True)):
+            out = overlay.annotate(result.frame.image.copy(), result, fps=float("nan"), latency_ms=float("inf"))
+            assert out.shape == (*size, 3)
         # Drawing on an image of another size than the frame's (boxes are rescaled, even from an empty frame).
         other = np.zeros((48, 80, 3), np.uint8)
-        assert Overlay().annotate(other, result, fps=1.0) is other
+        assert Overlay(va_plane=True).annotate(other, result, fps=1.0) is other
 
 
 def test_tiny_image_draws_the_box() -> None:

@@ -116,3 +116,70 @@ def test_derived_valence_arousal_follows_the_votes():
     va = derive_valence_arousal(votes)
     assert va[0, 0] > 0.5 and va[1, 0] < -0.5
     assert va[2, 0] == pytest.approx((va[0, 0] + va[1, 0]) / 2)
+
+
+@pytest.mark.slow
+def test_int8_model_keeps_the_config_and_stays_close_to_float(tmp_path, ferplus_slice):
+    from affectlens.train.quantize import quantize_int8
+
+    Trainer(tiny_config(tmp_path), faces=ferplus_slice).fit(resume=False)
+    net, model_cfg = load_checkpoint_net(tmp_path / "run" / "best.pt")
+    float_path = export_onnx(net, model_cfg, tmp_path / "m.onnx")
+    int8_path = quantize_int8(float_path, tmp_path / "m_int8.onnx", ferplus_slice, images=64)
+    float_model, int8_model = EmotionModel(float_path), EmotionModel(int8_path)
+    assert int8_model.cfg == float_model.cfg
+    x = batch_inputs(ferplus_slice, np.arange(64), model_cfg, None, None).numpy()
+    p_float, _ = float_model.predict(x)
+    p_int8, va_int8 = int8_model.predict(x)
+    assert p_int8.shape == (64, 8) and va_int8.shape == (64, 2)
+    assert np.abs(p_float - p_int8).mean() < 0.05
+
+
+@pytest.mark.slow
+def test_compare_optimizers_writes_a_table_and_a_plot(tmp_path, ferplus_slice, monkeypatch):
+    from affectlens.train import compare
+
+    monkeypatch.setattr("affectlens.train.datasets.load_dataset", lambda **kw: ferplus_slice)
+    rows = compare.compare_optimizers(tiny_config(tmp_path, max_train_batches=3), ["adamw", "sgd"], epochs=1)
+    assert [r["optimizer"] for r in rows] == ["adamw", "sgd"]
+    root = tmp_path / "run"
+    assert "| adamw |" in (root / "optimizer_comparison.md").read_text()
+    assert (root / "optimizer_comparison.png").stat().st_size > 10_000
+    assert (root / "sgd" / "metrics.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_train_and_export_from_the_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    npz = shared_path("fer2013", "fer2013_ferplus_48x48.npz")
+    config = tmp_path / "tiny.yaml"
+    config.write_text(
+        f"out_dir: {tmp_path / 'run'}\n"
+        f"dataset: {{kind: ferplus_npz, path: {npz}}}\n"
+        "model: test_resnet_se\nmodel_kwargs: {}\nepochs: 1\nbatch_size: 32\nmax_train_batches: 3\nthreads: 1\n"
+    )
+    cli = [sys.executable, "-m", "affectlens.cli"]
+    proc = subprocess.run([*cli, "train", "--config", str(config)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "run" / "training_curves.png").exists()
+    proc = subprocess.run(
+        [
+            *cli,
+            "export",
+            str(tmp_path / "run" / "best.pt"),
+            "--onnx",
+            str(tmp_path / "m.onnx"),
+            "--torchscript",
+            str(tmp_path / "m.pt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    scripted = torch.jit.load(str(tmp_path / "m.pt"))
+    probs, va = scripted(torch.zeros(2, 1, 48, 48))
+    assert probs.shape == (2, 8) and va.shape == (2, 2)
+    assert EmotionModel(tmp_path / "m.onnx").labels == EMOTIONS

@@ -1,5 +1,8 @@
-"""``affectlens <verb>``: analyze, evaluate, info, train, export. Parsing and messages only; the work lives in the
-library. Bad input ends with one line on stderr and a non-zero exit (set AFFECTLENS_DEBUG=1 for the traceback)."""
+"""``affectlens <verb>``: analyze, evaluate, report, info, train, export.
+
+Parsing and messages only; the work lives in the library. Bad input ends with one line on stderr and a non-zero exit
+(set AFFECTLENS_DEBUG=1 for the traceback).
+"""
 
 from __future__ import annotations
 
@@ -54,11 +57,28 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--csv", metavar="FILE", help="one CSV row per face per frame")
     analyze.add_argument("--json", metavar="FILE", help="a JSON array of the per-frame records")
     analyze.add_argument("--metrics", metavar="FILE", help="per-second fps, CPU %%, RSS MB and faces (CSV)")
-    analyze.add_argument("--show", action="store_true", help="show the annotated frames in a window (q quits)")
+    analyze.add_argument(
+        "--show",
+        action="store_true",
+        help="show the annotated frames in a window (space pause, p bars, v VA plane, s screenshot, q quit)",
+    )
+    analyze.add_argument("--screenshot-dir", default=".", metavar="DIR", help="where `s` saves screenshots")
     analyze.add_argument("--detector", default="mediapipe", help="face detector (see `affectlens info`)")
     analyze.add_argument("--min-confidence", type=float, default=0.5, help="minimum face detection score [0, 1]")
     analyze.add_argument("--max-faces", type=int, default=0, help="keep at most N faces per frame (0 = all)")
     analyze.add_argument("--every", type=int, default=1, metavar="N", help="analyse every N-th frame")
+    analyze.add_argument(
+        "--smoothing",
+        type=int,
+        default=0,
+        metavar="N",
+        help="average each face's last N observations (default 0: exponential smoothing over time)",
+    )
+    analyze.add_argument("--no-smoothing", action="store_true", help="report raw per-frame emotions")
+    analyze.add_argument("--no-tracking", action="store_true", help="no track ids (implies --no-smoothing)")
+    analyze.add_argument(
+        "--engagement-weights", metavar="E=W,...", help="override engagement weights, e.g. happy=1,neutral=0.4"
+    )
     analyze.add_argument("--model", metavar="ONNX", help="emotion model (default: the packaged model)")
     analyze.add_argument("--no-progress", action="store_true", help="no progress bar")
     analyze.set_defaults(func=cmd_analyze)
@@ -77,16 +97,31 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--model", metavar="ONNX", help="emotion model (default: the packaged model)")
     info.set_defaults(func=cmd_info)
 
+    report = verbs.add_parser("report", help="per-person session summary of an analyze JSONL (JSON + PNG timeline)")
+    report.add_argument("records", help="JSONL written by `affectlens analyze --jsonl`")
+    report.add_argument("--json", metavar="FILE", help="write the report as JSON (default: RECORDS with .report.json)")
+    report.add_argument("--png", metavar="FILE", help="write the timeline plot (default: RECORDS with .timeline.png)")
+    report.set_defaults(func=cmd_report)
+
     train = verbs.add_parser("train", help="train an emotion model (needs the [train] extra)")
     train.add_argument("--config", required=True, metavar="YAML", help="training config (see configs/)")
     train.add_argument("--no-resume", action="store_true", help="start over even if the run has a checkpoint")
     train.add_argument("--export", metavar="ONNX", help="export the best model to this ONNX file when done")
+    train.add_argument(
+        "--compare-optimizers",
+        nargs="*",
+        metavar="NAME",
+        help="train the same model once per optimizer (default: adamw sgd adam adagrad) and write a table and plot",
+    )
+    train.add_argument("--epochs", type=int, help="override the config's number of epochs")
     train.set_defaults(func=cmd_train)
 
     export = verbs.add_parser("export", help="export a checkpoint to ONNX / TorchScript (needs [train])")
     export.add_argument("checkpoint", help="best.pt or last.pt of a training run")
     export.add_argument("--onnx", metavar="FILE", help="ONNX with the model cfg in its metadata")
     export.add_argument("--torchscript", metavar="FILE", help="TorchScript module")
+    export.add_argument("--int8", metavar="FILE", help="INT8 ONNX, statically quantised (needs --onnx)")
+    export.add_argument("--calibration", metavar="YAML", help="training config whose dataset calibrates --int8")
     export.set_defaults(func=cmd_export)
     return parser
 
@@ -104,6 +139,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         max_faces=args.max_faces,
         model=args.model,
         every=args.every,
+        tracking=not args.no_tracking,
+        smoothing=not args.no_smoothing,
+        smoothing_window=args.smoothing,
+        engagement_weights=_parse_weights(args.engagement_weights),
     )
     with ExitStack() as stack:
         source = stack.enter_context(open_source(spec))  # fails before any output file is created
@@ -121,7 +160,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         if args.output:
             width, height = source.size
             annotated.append(stack.enter_context(VideoSink(args.output, source.fps or 25.0, (width, height))))
-        summary = analyzer.run(source, sinks, progress=not args.no_progress, annotated=annotated, show=args.show)
+        summary = analyzer.run(
+            source,
+            sinks,
+            progress=not args.no_progress,
+            annotated=annotated,
+            show=args.show,
+            screenshot_dir=args.screenshot_dir,
+        )
 
     print(
         f"analysed {summary.frames_analyzed} of {summary.frames_read} frames, {summary.frames_with_faces} with faces "
@@ -159,6 +205,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from affectlens.analytics.report import build_report, format_report, load_records, plot_timeline
+
+    records_path = Path(args.records)
+    if not records_path.exists():
+        raise CliError(f"no such file: {records_path}")
+    stem = records_path.with_suffix("")
+    json_path = Path(args.json) if args.json else stem.with_name(stem.name + ".report.json")
+    png_path = Path(args.png) if args.png else stem.with_name(stem.name + ".timeline.png")
+    records = load_records(records_path)
+    report = build_report(records)
+    _write_text(str(json_path), json.dumps(report, indent=2))
+    plot_timeline(records, report, png_path)
+    print(format_report(report))
+    print(f"wrote {json_path}, {png_path}")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     import cv2
     import numpy
@@ -193,9 +257,22 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     _require_train_extra()
+    from affectlens.train.config import TrainConfig
+
+    if not Path(args.config).exists():
+        raise CliError(f"no such config: {args.config} (see configs/ for examples)")
+    if args.compare_optimizers is not None:
+        from affectlens.train.compare import compare_optimizers
+
+        cfg = TrainConfig.from_yaml(args.config)
+        names = args.compare_optimizers or ["adamw", "sgd", "adam", "adagrad"]
+        compare_optimizers(cfg, names, epochs=args.epochs, resume=not args.no_resume)
+        print((Path(cfg.out_dir) / "optimizer_comparison.md").read_text(), end="")
+        print(f"wrote {Path(cfg.out_dir) / 'optimizer_comparison.png'}")
+        return 0
     from affectlens.train.run import train_from_config
 
-    best = train_from_config(args.config, resume=not args.no_resume, export_path=args.export)
+    best = train_from_config(args.config, resume=not args.no_resume, export_path=args.export, epochs=args.epochs)
     print(json.dumps({k: v for k, v in best.items() if k in ("accuracy", "macro_f1")}, indent=2))
     return 0
 
@@ -205,7 +282,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from affectlens.train.export import export_onnx, export_torchscript, load_checkpoint_net
 
     if not (args.onnx or args.torchscript):
-        raise CliError("say what to write: --onnx FILE and/or --torchscript FILE")
+        raise CliError("say what to write: --onnx FILE and/or --torchscript FILE (and --int8 FILE)")
+    if args.int8 and not (args.onnx and args.calibration):
+        raise CliError("--int8 needs --onnx (the float model it quantises) and --calibration CONFIG.yaml")
     if not Path(args.checkpoint).exists():
         raise CliError(f"no such checkpoint: {args.checkpoint}")
     net, model_cfg = load_checkpoint_net(args.checkpoint)
@@ -213,7 +292,28 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"wrote {export_onnx(net, model_cfg, args.onnx)}")
     if args.torchscript:
         print(f"wrote {export_torchscript(net, model_cfg, args.torchscript)}")
+    if args.int8:
+        from affectlens.train.config import TrainConfig
+        from affectlens.train.datasets import load_dataset
+        from affectlens.train.quantize import quantize_int8
+
+        calibration = load_dataset(**TrainConfig.from_yaml(args.calibration).dataset)
+        print(f"wrote {quantize_int8(args.onnx, args.int8, calibration)}")
     return 0
+
+
+def _parse_weights(text: str | None) -> dict[str, float] | None:
+    """``"happy=1,neutral=0.4"`` -> {"happy": 1.0, "neutral": 0.4}."""
+    if not text:
+        return None
+    weights = {}
+    for item in text.split(","):
+        name, _, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError as error:
+            raise CliError(f"--engagement-weights wants EMOTION=NUMBER pairs, got {item!r}") from error
+    return weights
 
 
 def _require_train_extra() -> None:

@@ -27,6 +27,13 @@ class FaceKeypoint(IntEnum):
 
 NUM_KEYPOINTS = len(FaceKeypoint)
 
+# Keys of ``Faces.data`` that later stages write and records read (see ``Faces.to_records``).
+RAW_PROBS = "raw_probs"  # (N, C) float32: the model's probabilities before temporal smoothing
+RAW_VALENCE_AROUSAL = "raw_valence_arousal"  # (N, 2) float32: valence/arousal before smoothing
+SHOWN_LABEL = "label"  # (N,) str: the label to show after hysteresis; may be UNCERTAIN
+ENGAGEMENT = "engagement"  # (N,) float32 in [0, 1]
+UNCERTAIN = "uncertain"
+
 
 @dataclass
 class Frame:
@@ -158,7 +165,10 @@ class Faces:
 
     @property
     def emotion(self) -> list[str]:
-        """Top label per face (empty strings before classification)."""
+        """Label to show per face: the smoothing stage's ``data["label"]`` when present, else the top label
+        (empty strings before classification)."""
+        if SHOWN_LABEL in self.data:
+            return [str(label) for label in self.data[SHOWN_LABEL]]
         if not self.classified:
             return [""] * len(self)
         return [self.labels[i] for i in self.probs.argmax(axis=1)] if len(self) else []
@@ -185,11 +195,25 @@ class Faces:
             if self.classified:
                 record["emotion"] = emotions[i]
                 record["confidence"] = round(float(confidence[i]), 4)
-                record["probs"] = {name: round(float(p), 4) for name, p in zip(self.labels, self.probs[i], strict=True)}
+                record["probs"] = self._probs_record(self.probs[i])
                 record["valence"] = round(float(self.valence_arousal[i, 0]), 4)
                 record["arousal"] = round(float(self.valence_arousal[i, 1]), 4)
+            if ENGAGEMENT in self.data:
+                record["engagement"] = round(float(self.data[ENGAGEMENT][i]), 4)
+            if RAW_PROBS in self.data:
+                raw_probs = self.data[RAW_PROBS][i]
+                raw_va = self.data.get(RAW_VALENCE_AROUSAL, self.valence_arousal)[i]
+                record["raw"] = {
+                    "emotion": self.labels[int(np.argmax(raw_probs))],
+                    "probs": self._probs_record(raw_probs),
+                    "valence": round(float(raw_va[0]), 4),
+                    "arousal": round(float(raw_va[1]), 4),
+                }
             records.append(record)
         return records
+
+    def _probs_record(self, probs: np.ndarray) -> dict[str, float]:
+        return {name: round(float(p), 4) for name, p in zip(self.labels, probs, strict=True)}
 
 
 @dataclass

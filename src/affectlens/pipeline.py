@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from affectlens.core import Frame, FrameResult
+from affectlens.core import Faces, Frame, FrameResult
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,10 @@ class AnalyzerConfig:
         model: path of an exported ONNX emotion model; None = the packaged default.
         every: analyse every N-th frame of a video (records are written for analysed frames only).
         model_threads: ONNX Runtime threads for the emotion model.
+        tracking: give faces stable ids across the frames of a video, camera or stream (not across still images).
+        smoothing: smooth emotions, valence/arousal and boxes per track over time, with a hysteresis label.
+        smoothing_window: > 0 averages the last N observations of a track instead of the time-based EMA.
+        engagement_weights: emotion -> weight overrides of the engagement score (None = defaults).
     """
 
     detector: str = "mediapipe"
@@ -47,6 +51,10 @@ class AnalyzerConfig:
     model: str | None = None
     every: int = 1
     model_threads: int = 1
+    tracking: bool = True
+    smoothing: bool = True
+    smoothing_window: int = 0
+    engagement_weights: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         if self.every < 1:
@@ -55,6 +63,8 @@ class AnalyzerConfig:
             raise ValueError(f"--min-confidence must be in [0, 1], got {self.min_confidence}")
         if self.max_faces < 0:
             raise ValueError(f"--max-faces must be >= 0, got {self.max_faces}")
+        if self.smoothing_window < 0:
+            raise ValueError(f"--smoothing must be >= 0 frames, got {self.smoothing_window}")
 
 
 @dataclass
@@ -92,6 +102,7 @@ class Analyzer:
         self.detector = create_detector(
             config.detector, min_confidence=config.min_confidence, max_faces=config.max_faces
         )
+        self.temporal = TemporalStages(config) if config.tracking else None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -106,14 +117,23 @@ class Analyzer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def analyze_frame(self, frame: Frame) -> FrameResult:
-        """Detect and classify the faces of one frame; timings in ms per stage."""
+    def analyze_frame(self, frame: Frame, sequential: bool = False) -> FrameResult:
+        """Detect and classify the faces of one frame; timings in ms per stage.
+
+        Args:
+            frame: the frame.
+            sequential: the frame follows the previous one in time (a video): track, smooth and score engagement.
+        """
         t0 = time.perf_counter()
         faces = self.detector.detect(frame.image)
         t1 = time.perf_counter()
         faces = self.emotion_model.classify(frame.image, faces)
         t2 = time.perf_counter()
-        timings = {"detect": (t1 - t0) * 1e3, "emotion": (t2 - t1) * 1e3, "total": (t2 - t0) * 1e3}
+        timings = {"detect": (t1 - t0) * 1e3, "emotion": (t2 - t1) * 1e3}
+        if sequential and self.temporal is not None:
+            faces = self.temporal.update(frame, faces)
+            timings["track"] = (time.perf_counter() - t2) * 1e3
+        timings["total"] = (time.perf_counter() - t0) * 1e3
         return FrameResult(frame=frame, faces=faces, timings_ms=timings)
 
     def analyze_image(self, image: np.ndarray) -> FrameResult:
@@ -129,6 +149,7 @@ class Analyzer:
         annotated: Sequence[Sink] = (),
         show: bool = False,
         live: bool | None = None,
+        screenshot_dir: str | Path = ".",
     ) -> RunSummary:
         """Analyse every frame (every ``config.every``-th) of ``source`` and hand each result to the sinks.
 
@@ -138,8 +159,10 @@ class Analyzer:
             sinks: record sinks, given each analysed FrameResult (JSONL, CSV, metrics...).
             progress: show a progress bar (frames, fps, ETA) for sources with a known length.
             annotated: sinks that want the frame with the overlay drawn on it (video writers), given EVERY frame.
-            show: display the annotated frames in a window (``q`` or Esc quits).
+            show: display the annotated frames in a window (keys: space pause, p bars, v valence-arousal plane,
+                g sparklines, s screenshot, q/Esc quit).
             live: override the source's live mode (live sources drop stale frames).
+            screenshot_dir: where ``s`` saves screenshots in the window.
 
         Returns:
             A :class:`RunSummary`. Ctrl-C stops the run cleanly: ``summary.interrupted`` is True and everything
@@ -147,12 +170,15 @@ class Analyzer:
         """
         from affectlens.io import FrameSource, open_source
 
-        overlay = None
+        overlay = window = None
         if annotated or show:
             from affectlens.render import Overlay
 
             overlay = Overlay()
-        window = _Window() if show else None
+        if show:
+            from affectlens.render import LiveWindow
+
+            window = LiveWindow("affectlens", overlay, screenshot_dir=screenshot_dir)
         summary = RunSummary()
         if isinstance(source, FrameSource):
             opened = source
@@ -161,6 +187,10 @@ class Analyzer:
         else:  # any iterable of Frames
             opened = None
         frames = opened if opened is not None else source
+        # still images and folders are independent pictures: no tracking or smoothing across them
+        sequential = opened is None or opened.kind not in ("image", "folder")
+        if self.temporal is not None:
+            self.temporal.reset()
         bar = _progress_bar(opened) if progress else None
         started = time.perf_counter()
         last: FrameResult | None = None
@@ -169,7 +199,7 @@ class Analyzer:
             for frame in frames:
                 summary.frames_read += 1
                 if (frame.index % self.config.every == 0) or last is None:
-                    result = self.analyze_frame(frame)
+                    result = self.analyze_frame(frame, sequential=sequential)
                     summary.frames_analyzed += 1
                     summary.faces += len(result.faces)
                     summary.frames_with_faces += len(result.faces) > 0
@@ -180,10 +210,14 @@ class Analyzer:
                 last = result
                 fps = fps_meter.tick()
                 if overlay is not None:
-                    overlay.annotate(frame.image, result, fps=fps)
+                    keep_going = True
+                    if window is not None:  # draws in place, shows, handles keys and pause
+                        keep_going = window.draw_and_show(frame.image, result, fps=fps)
+                    else:
+                        overlay.annotate(frame.image, result, fps=fps)
                     for sink in annotated:
                         sink.write(result)
-                    if window is not None and not window.show(frame.image):
+                    if not keep_going:
                         break
                 if bar is not None:
                     bar.update(1)
@@ -191,7 +225,7 @@ class Analyzer:
         except KeyboardInterrupt:
             summary.interrupted = True
         finally:
-            summary.seconds = time.perf_counter() - started
+            summary.seconds = time.perf_counter() - started - (window.paused_s if window is not None else 0.0)
             if bar is not None:
                 bar.close()
             if window is not None:
@@ -201,6 +235,35 @@ class Analyzer:
                 summary.stopped_early = bool(getattr(opened, "stopped_early", False))
                 summary.warning = getattr(opened, "error", None)
         return summary
+
+
+class TemporalStages:
+    """The per-video stages after classification: scene cuts -> tracker -> smoother -> engagement."""
+
+    def __init__(self, config: AnalyzerConfig) -> None:
+        from affectlens.analytics.engagement import EngagementScorer
+        from affectlens.track.smoothing import EmotionSmoother
+        from affectlens.track.tracker import FaceTracker, SceneCutDetector
+
+        self.cuts = SceneCutDetector()
+        self.tracker = FaceTracker()
+        self.smoother = EmotionSmoother(window=config.smoothing_window) if config.smoothing else None
+        self.engagement = EngagementScorer(config.engagement_weights)
+
+    def reset(self) -> None:
+        """Forget all state: a new source starts."""
+        self.cuts.reset()
+        self.tracker.reset()
+        if self.smoother is not None:
+            self.smoother.reset()
+        self.engagement.reset()
+
+    def update(self, frame: Frame, faces: Faces) -> Faces:
+        """Classified faces of the next frame -> tracked, smoothed faces with engagement."""
+        faces = self.tracker.update(faces, frame.timestamp_ms, scene_cut=self.cuts.update(frame.image))
+        if self.smoother is not None:
+            faces = self.smoother.update(faces, frame.timestamp_ms)
+        return self.engagement.update(faces, frame.timestamp_ms)
 
 
 class _FpsMeter:
@@ -217,34 +280,6 @@ class _FpsMeter:
             self.times.pop(0)
         span = now - self.times[0]
         return (len(self.times) - 1) / span if span > 0 else 0.0
-
-
-class _Window:
-    """An OpenCV window; needs a GUI build of OpenCV and a display."""
-
-    name = "affectlens (q to quit)"
-
-    def __init__(self) -> None:
-        import cv2
-
-        try:
-            cv2.namedWindow(self.name, cv2.WINDOW_NORMAL)
-        except cv2.error as error:
-            raise RuntimeError(
-                "--show needs a display and a GUI build of OpenCV (pip install opencv-python); "
-                "write an annotated video with --output instead"
-            ) from error
-
-    def show(self, image: np.ndarray) -> bool:
-        import cv2
-
-        cv2.imshow(self.name, image)
-        return (cv2.waitKey(1) & 0xFF) not in (ord("q"), 27)
-
-    def close(self) -> None:
-        import cv2
-
-        cv2.destroyWindow(self.name)
 
 
 def _progress_bar(source: Any) -> Any:

@@ -30,6 +30,7 @@ from affectlens.render.layout import (
     layout_for,
     overlaps,
     text_size,
+    under_box_top,
 )
 
 
@@ -247,6 +248,16 @@ class ValenceArousalAnnotator(Annotator):
         self.show_marker = show_marker
         self.alpha = alpha
 
+    def tag_size(self, height: int, width: int) -> tuple[int, int]:
+        """``(width, height)`` in pixels of a typical tag on a ``height`` x ``width`` image (the height is exact).
+
+        Other annotators use it to line up with the tag, e.g. sparklines stacked under it.
+        """
+        lay = layout_for(height, width, self.text_scale)
+        tw, th, base = text_size("V +0.00  A +0.00", lay.small_font_scale, lay.font_thickness)
+        tag_h = th + base + 2 * lay.pad
+        return (tag_h if self.show_marker else 0) + tw + 2 * lay.pad, tag_h
+
     def annotate(self, image: np.ndarray, result: FrameResult) -> np.ndarray:
         """Draw the valence/arousal tags of ``result.faces`` on ``image`` in place and return it."""
         if not check_image(image):
@@ -267,8 +278,7 @@ class ValenceArousalAnnotator(Annotator):
             marker = tag_h if self.show_marker else 0
             tag_w = marker + tw + 2 * lay.pad
             left = clamp(x1, 0, width - tag_w)
-            top = y2 if y2 + tag_h <= height else y2 - tag_h
-            top = clamp(top, 0, height - tag_h)
+            top = under_box_top(y2, tag_h, height)
             if darken(image, left, top, left + tag_w, top + tag_h, self.alpha) is None:
                 continue
             origin = (left + marker + lay.pad, top + lay.pad + th)

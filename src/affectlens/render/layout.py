@@ -6,6 +6,7 @@ measure fonts or allocate full-frame buffers per frame.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -90,15 +91,19 @@ def face_boxes(image: np.ndarray, result: FrameResult) -> tuple[list[list[int]],
     frame_h, frame_w = result.frame.image.shape[:2]
     if len(xyxy) == 0 or min(height, width, frame_h, frame_w) == 0:
         return [], []
-    finite = np.isfinite(xyxy).all(axis=1)
-    boxes = np.nan_to_num(xyxy, nan=0.0, posinf=0.0, neginf=0.0)
-    if (frame_h, frame_w) != (height, width):
-        boxes = boxes * np.array([width / frame_w, height / frame_h] * 2, dtype=np.float32)
-    limits = np.array([width, height] * 2, dtype=np.float32) * _COORD_MARGIN
-    boxes = np.clip(np.rint(boxes), -limits, limits).astype(np.int32)
-    boxes[:, [0, 2]] = np.sort(boxes[:, [0, 2]], axis=1)
-    boxes[:, [1, 3]] = np.sort(boxes[:, [1, 3]], axis=1)
-    return boxes.tolist(), finite.tolist()
+    # Plain Python: every annotator calls this for a handful of faces, where numpy's per-call overhead dominates.
+    sx, sy = width / frame_w, height / frame_h
+    lx, ly = width * _COORD_MARGIN, height * _COORD_MARGIN
+    boxes, drawable = [], []
+    for x1, y1, x2, y2 in xyxy.tolist():
+        finite = math.isfinite(x1) and math.isfinite(y1) and math.isfinite(x2) and math.isfinite(y2)
+        if not finite:
+            x1, y1, x2, y2 = (v if math.isfinite(v) else 0.0 for v in (x1, y1, x2, y2))
+        x1, x2 = (min(max(round(x1 * sx), -lx), lx), min(max(round(x2 * sx), -lx), lx))
+        y1, y2 = (min(max(round(y1 * sy), -ly), ly), min(max(round(y2 * sy), -ly), ly))
+        boxes.append([min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)])
+        drawable.append(finite)
+    return boxes, drawable
 
 
 def overlaps(box: list[int], width: int, height: int) -> bool:
@@ -120,6 +125,13 @@ def darken(image: np.ndarray, x1: int, y1: int, x2: int, y2: int, alpha: float) 
     roi = image[y1:y2, x1:x2]
     cv2.convertScaleAbs(roi, dst=roi, alpha=1.0 - alpha)
     return roi
+
+
+def under_box_top(y2: int, item_height: int, image_height: int) -> int:
+    """Top row of an item hung under a box whose bottom edge is ``y2``: just below the box, or inside its bottom
+    when there is no room below; kept inside the image."""
+    top = y2 if y2 + item_height <= image_height else y2 - item_height
+    return clamp(top, 0, image_height - item_height)
 
 
 def clamp(value: int, low: int, high: int) -> int:

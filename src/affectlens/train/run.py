@@ -12,7 +12,9 @@ from affectlens.train.config import TrainConfig
 log = logging.getLogger(__name__)
 
 
-def train_from_config(config_path: str | Path, resume: bool = True, export_path: str | Path | None = None) -> dict:
+def train_from_config(
+    config_path: str | Path, resume: bool = True, export_path: str | Path | None = None, epochs: int | None = None
+) -> dict:
     """Run :class:`~affectlens.train.trainer.Trainer` on ``config_path``; returns the best validation metrics.
 
     Writes ``training_curves.png`` beside the run's ``metrics.jsonl`` and, when ``export_path`` is given, the best
@@ -22,6 +24,8 @@ def train_from_config(config_path: str | Path, resume: bool = True, export_path:
     from affectlens.train.trainer import Trainer
 
     cfg = TrainConfig.from_yaml(config_path)
+    if epochs is not None:
+        cfg.epochs = epochs
     trainer = Trainer(cfg)
     best: dict[str, Any] = trainer.fit(resume=resume)
     out = Path(cfg.out_dir)

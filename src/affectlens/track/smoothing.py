@@ -1,0 +1,293 @@
+"""Temporal smoothing of emotions per track, in milliseconds of video rather than frames.
+
+    from affectlens.track.smoothing import EmotionSmoother
+
+    smoother = EmotionSmoother()                      # EMA, tau 400 ms, hysteresis 0.1 / 500 ms
+    faces = smoother.update(faces, frame.timestamp_ms)  # classified + tracked Faces -> smoothed Faces
+
+Per track id the smoother keeps an exponential moving average (EMA) of the probabilities and valence/arousal, and
+a One Euro filter of the box (smooth when still, quick when moving). The weight of a new observation is ``alpha = 1 - exp(-dt / tau)`` with ``dt`` the milliseconds since the track's
+previous observation, so a video at 15 fps and the same video at 60 fps give the same curves (a fixed per-frame
+alpha would smooth the 60 fps video four times as long). ``window=N`` replaces the EMA of probabilities and
+valence/arousal by the mean of the track's last N observations (the CLI's ``--smoothing N``); that window is counted
+in observations, so it does depend on the frame rate.
+
+The label to show (``data[SHOWN_LABEL]``) changes only when another emotion's smoothed probability leads the shown
+one by ``margin`` for ``min_hold_ms`` without a break (hysteresis: a 100 ms grimace does not relabel a face), and
+is :data:`~affectlens.core.UNCERTAIN` while the smoothed top probability is below ``uncertain_below``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from affectlens.core import RAW_PROBS, RAW_VALENCE_AROUSAL, SHOWN_LABEL, UNCERTAIN, Faces
+
+DEFAULT_TAU_MS = 400.0
+"""Time constant of the emotion EMA: a step in the model's output is 63% through after 400 ms, 92% after 1 s.
+Shorter lets the per-frame noise of a face model through (labels flicker several times a second); longer makes a
+laugh show up late."""
+
+DEFAULT_MARGIN = 0.1
+"""A challenger must lead the shown label by 0.1 of smoothed probability (about two thirds of the frame-to-frame
+noise of the top probability on real video after the EMA) before its hold time starts."""
+
+DEFAULT_MIN_HOLD_MS = 500.0
+"""... and keep that lead for 500 ms: a brief expression or a few misclassified frames never relabel a face, while
+a real change of expression is shown within ~1 s (EMA lag + hold)."""
+
+DEFAULT_UNCERTAIN_BELOW = 0.3
+"""Show :data:`~affectlens.core.UNCERTAIN` while the smoothed top probability is below 0.3 (8 classes: uniform is
+0.125); leaving that state needs ``UNCERTAIN_BAND`` more so the label does not blink at the threshold."""
+
+DEFAULT_BOX_TAU_MS = 100.0
+"""Time constant of the box filter for a still face: removes most of the detector's jitter (~1% of the box width
+on real video). Boxes use a One Euro filter (Casiez et al., CHI 2012): the time constant shrinks as the face moves
+(``BOX_SPEED_GAIN``), so a moving head is followed without the lag of a plain EMA."""
+
+BOX_SPEED_GAIN = 10.0
+"""One Euro ``beta``: cutoff frequency (per ms) added per box width per ms of speed; at 1 box width per second the
+box filter's time constant is ~15 ms (nearly raw), at rest ``box_tau_ms``."""
+
+_BOX_SPEED_TAU_MS = 160.0  # smoothing of the speed estimate itself (One Euro's 1 Hz derivative cutoff)
+
+DEFAULT_FORGET_MS = 2000.0
+"""A track unseen for 2 s is forgotten; if its id comes back, smoothing starts afresh from the new observation."""
+
+UNCERTAIN_BAND = 0.03
+"""Hysteresis of the uncertain state: entered below ``uncertain_below``, left at ``uncertain_below + 0.03``."""
+
+
+def derive_faces(faces: Faces, **changes: Any) -> Faces:
+    """A shallow copy of ``faces`` with some fields replaced, skipping ``Faces.__post_init__``.
+
+    Only for values with the same shapes and dtypes as the validated ones they replace (a stage that rewrites rows
+    in place, or adds an (N,) entry to ``data``): re-validating costs ~10 us a frame, as much as the smoothing.
+    """
+    out = copy.copy(faces)
+    for name, value in changes.items():
+        setattr(out, name, value)
+    return out
+
+
+def ema_alpha(dt_ms: float, tau_ms: float) -> float:
+    """Weight of a new observation ``dt_ms`` after the previous one, for an EMA with time constant ``tau_ms``.
+
+    ``1 - exp(-dt / tau)``: 0 for ``dt = 0``, about ``dt / tau`` for short steps, 1 for ``tau <= 0`` (no smoothing).
+    """
+    if tau_ms <= 0:
+        return 1.0
+    return 1.0 - math.exp(-max(dt_ms, 0.0) / tau_ms)
+
+
+@dataclass
+class _TrackState:
+    """What the smoother remembers of one track; vectors are float64 (C,), (2,); boxes are plain floats."""
+
+    last_ms: float
+    probs: np.ndarray
+    valence_arousal: np.ndarray
+    box: list[float]  # x1, y1, x2, y2 pixels
+    box_velocity: list[float]  # pixels per ms
+    shown: int = -1  # column of the label shown (hysteresis state), -1 before the first classified observation
+    challenger: int = -1  # column that leads the shown label by the margin, -1 when none
+    challenger_since_ms: float = 0.0
+    uncertain: bool = False
+    history: deque[np.ndarray] = field(default_factory=deque)  # window mode: last N rows of [probs, valence, arousal]
+
+
+class EmotionSmoother:
+    """Per-track EMA (or moving window) of emotions, valence/arousal and boxes, plus a label with hysteresis.
+
+    Args:
+        tau_ms: time constant in ms of the EMA of probabilities and valence/arousal (0 = no smoothing).
+        window: > 0 replaces that EMA by the mean of the track's last ``window`` observations (frames).
+        margin: lead in smoothed probability (0..1) a challenger needs over the shown label.
+        min_hold_ms: how long in ms the lead must last, without a break, before the shown label changes.
+        uncertain_below: show ``UNCERTAIN`` while the smoothed top probability is below this (0 = never).
+        box_tau_ms: time constant in ms of the box filter for a still face (0 = raw boxes); a One Euro filter that
+            follows motion (see ``BOX_SPEED_GAIN``), in window mode too.
+        forget_ms: forget a track after this many ms without an observation (state pruned, restarts if seen again).
+
+    ``update`` takes faces that are classified and tracked. Rows with ``track_id == -1`` pass through with the raw
+    values as smoothed values. A timestamp earlier than the previous call's resets every track (a new source or a
+    seek); a track's timestamp that does not advance restarts that track.
+    """
+
+    def __init__(
+        self,
+        tau_ms: float = DEFAULT_TAU_MS,
+        window: int = 0,
+        margin: float = DEFAULT_MARGIN,
+        min_hold_ms: float = DEFAULT_MIN_HOLD_MS,
+        uncertain_below: float = DEFAULT_UNCERTAIN_BELOW,
+        box_tau_ms: float = DEFAULT_BOX_TAU_MS,
+        forget_ms: float = DEFAULT_FORGET_MS,
+    ) -> None:
+        if tau_ms < 0 or box_tau_ms < 0 or min_hold_ms < 0:
+            raise ValueError(
+                f"tau_ms, box_tau_ms and min_hold_ms must be >= 0 ms, got {tau_ms}, {box_tau_ms}, {min_hold_ms}"
+            )
+        if window < 0:
+            raise ValueError(f"window (--smoothing) must be >= 0 frames, got {window}")
+        if not 0.0 <= margin <= 1.0 or not 0.0 <= uncertain_below <= 1.0:
+            raise ValueError(f"margin and uncertain_below must be in [0, 1], got {margin} and {uncertain_below}")
+        if forget_ms <= 0:
+            raise ValueError(f"forget_ms must be > 0 ms, got {forget_ms}")
+        self.tau_ms = float(tau_ms)
+        self.window = int(window)
+        self.margin = float(margin)
+        self.min_hold_ms = float(min_hold_ms)
+        self.uncertain_below = float(uncertain_below)
+        self.box_tau_ms = float(box_tau_ms)
+        self.forget_ms = float(forget_ms)
+        self._tracks: dict[int, _TrackState] = {}
+        self._labels: tuple[str, ...] = ()
+        self._last_ms = -math.inf
+
+    @property
+    def tracks(self) -> list[int]:
+        """Ids of the tracks the smoother currently remembers."""
+        return list(self._tracks)
+
+    def reset(self) -> None:
+        """Forget every track (call between unrelated sources)."""
+        self._tracks.clear()
+        self._last_ms = -math.inf
+
+    def update(self, faces: Faces, timestamp_ms: float) -> Faces:
+        """Smooth one frame's faces.
+
+        Args:
+            faces: N classified, tracked faces of the frame at ``timestamp_ms`` (not modified).
+            timestamp_ms: presentation time of the frame in ms (``Frame.timestamp_ms``).
+
+        Returns:
+            A new ``Faces`` with smoothed ``probs`` (N, C), ``valence_arousal`` (N, 2) and ``xyxy`` (N, 4), the model's
+            outputs in ``data[RAW_PROBS]`` (N, C) / ``data[RAW_VALENCE_AROUSAL]`` (N, 2), and the label to show in
+            ``data[SHOWN_LABEL]`` (N,) str. Unclassified faces (C = 0) get smoothed boxes only.
+        """
+        timestamp_ms = float(timestamp_ms)
+        if timestamp_ms < self._last_ms:
+            self.reset()
+        self._last_ms = timestamp_ms
+        self._prune(timestamp_ms)
+        n = len(faces)
+        if n == 0:
+            return faces
+        classified = faces.classified
+        if classified and faces.labels != self._labels:  # another model: its columns mean something else
+            self._tracks.clear()
+            self._labels = faces.labels
+        probs = faces.probs.copy()
+        valence_arousal = faces.valence_arousal.copy()
+        xyxy = faces.xyxy.copy()
+        shown: list[str] = [""] * n
+        seen: set[int] = set()
+        for i, track_id in enumerate(faces.track_id.tolist()):
+            if track_id < 0 or track_id in seen:  # untracked (or a duplicate id): raw values pass through
+                shown[i] = self._untracked_label(probs[i]) if classified else ""
+                continue
+            seen.add(track_id)
+            state = self._observe(track_id, faces, i, timestamp_ms)
+            probs[i] = state.probs
+            valence_arousal[i] = state.valence_arousal
+            xyxy[i] = state.box
+            if classified:
+                shown[i] = self._shown_label(state, timestamp_ms)
+
+        if not classified:
+            return derive_faces(faces, xyxy=xyxy, data=dict(faces.data))
+        data = dict(faces.data)
+        data.setdefault(RAW_PROBS, faces.probs)  # raw = the model's output, even if smoothed twice
+        data.setdefault(RAW_VALENCE_AROUSAL, faces.valence_arousal)
+        data[SHOWN_LABEL] = np.array(shown, dtype=str)
+        return derive_faces(faces, xyxy=xyxy, probs=probs, valence_arousal=valence_arousal, data=data)
+
+    # -- internals -------------------------------------------------------------------------------------------------
+    def _prune(self, now_ms: float) -> None:
+        stale = [tid for tid, state in self._tracks.items() if now_ms - state.last_ms > self.forget_ms]
+        for tid in stale:
+            del self._tracks[tid]
+
+    def _observe(self, track_id: int, faces: Faces, i: int, now_ms: float) -> _TrackState:
+        """Fold row ``i`` into the state of ``track_id`` and return that state."""
+        obs_probs = faces.probs[i].astype(np.float64)
+        obs_va = faces.valence_arousal[i].astype(np.float64)
+        obs_box = faces.xyxy[i].tolist()
+        state = self._tracks.get(track_id)
+        # a new track, a timestamp that did not advance, or classified after unclassified (or back): restart
+        if state is None or now_ms <= state.last_ms or state.probs.shape != obs_probs.shape:
+            state = _TrackState(
+                last_ms=now_ms, probs=obs_probs, valence_arousal=obs_va, box=obs_box, box_velocity=[0.0] * 4
+            )
+            if self.window:
+                state.history = deque([np.concatenate([obs_probs, obs_va])], maxlen=self.window)
+            self._tracks[track_id] = state
+            return state
+
+        dt = now_ms - state.last_ms
+        state.last_ms = now_ms
+        self._filter_box(state, obs_box, dt)
+        if self.window:
+            state.history.append(np.concatenate([obs_probs, obs_va]))
+            mean = np.mean(state.history, axis=0)
+            state.probs, va = mean[:-2], mean[-2:]
+        else:
+            a = ema_alpha(dt, self.tau_ms)
+            state.probs = state.probs + a * (obs_probs - state.probs)
+            va = state.valence_arousal + a * (obs_va - state.valence_arousal)
+        # A NaN (model without a VA head, or one bad frame) must not stick for the rest of the track.
+        state.valence_arousal = va if np.isfinite(va).all() else np.where(np.isfinite(va), va, obs_va)
+        return state
+
+    def _filter_box(self, state: _TrackState, obs: list[float], dt: float) -> None:
+        """One Euro filter of the 4 box coordinates (plain floats: cheaper than numpy for 4 values)."""
+        if self.box_tau_ms <= 0:
+            state.box = obs
+            return
+        a_speed = ema_alpha(dt, _BOX_SPEED_TAU_MS)
+        width = max(obs[2] - obs[0], obs[3] - obs[1], 1.0)
+        rest = 1.0 / self.box_tau_ms  # 2 pi f_c at rest, per ms
+        box, velocity = state.box, state.box_velocity
+        for k in range(4):
+            velocity[k] += a_speed * ((obs[k] - box[k]) / dt - velocity[k])
+            rate = rest + 2.0 * math.pi * BOX_SPEED_GAIN * abs(velocity[k]) / width
+            box[k] += (1.0 - math.exp(-dt * rate)) * (obs[k] - box[k])
+
+    def _shown_label(self, state: _TrackState, now_ms: float) -> str:
+        """Hysteresis on the smoothed probabilities of one track; returns the label to show."""
+        p = state.probs
+        top = int(p.argmax())
+        top_p = float(p[top])
+        limit = self.uncertain_below + (UNCERTAIN_BAND if state.uncertain else 0.0)
+        state.uncertain = self.uncertain_below > 0 and top_p < limit
+        if state.uncertain or state.shown < 0:
+            # Nothing (or UNCERTAIN) is shown: no label to hold on to, so follow the top one; once the face is
+            # certain again, it starts from there.
+            state.shown, state.challenger = top, -1
+        elif top != state.shown and top_p - float(p[state.shown]) >= self.margin:
+            if state.challenger != top:
+                state.challenger, state.challenger_since_ms = top, now_ms
+            if now_ms - state.challenger_since_ms >= self.min_hold_ms:
+                state.shown, state.challenger = top, -1
+        else:
+            state.challenger = -1
+        return UNCERTAIN if state.uncertain else self._labels[state.shown]
+
+    def _untracked_label(self, probs: np.ndarray) -> str:
+        top = int(probs.argmax())
+        return UNCERTAIN if float(probs[top]) < self.uncertain_below else self._labels[top]
+
+    def __repr__(self) -> str:
+        mode = f"window={self.window}" if self.window else f"tau_ms={self.tau_ms:g}"
+        return (
+            f"EmotionSmoother({mode}, margin={self.margin:g}, min_hold_ms={self.min_hold_ms:g}, "
+            f"uncertain_below={self.uncertain_below:g}, box_tau_ms={self.box_tau_ms:g})"
+        )
