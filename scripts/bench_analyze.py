@@ -1,9 +1,11 @@
 """Benchmark: end-to-end ``analyze`` speed on a video (decode + detect + align + emotion + JSONL records).
 
 No display and no video output, as in docs/BENCHMARKS.md. Runs the whole clip ``--repeats`` times after one warm-up
-pass and prints the median frames per second and the mean per-stage milliseconds.
+pass and prints the median frames per second and the mean per-stage milliseconds. ``--overlay`` also draws the full
+HUD into every frame (what ``--output`` and ``--show`` add, minus the encoder / window).
 
     .venv/bin/python scripts/bench_analyze.py ../shared/data/videos/WolfgangLanger_Pexels.mp4 --repeats 5
+    .venv/bin/python scripts/bench_analyze.py ../shared/data/videos/WolfgangLanger_Pexels.mp4 --repeats 5 --overlay
 """
 
 from __future__ import annotations
@@ -36,15 +38,18 @@ def main() -> None:
     parser.add_argument("video")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--detector", default="mediapipe")
+    parser.add_argument("--model", default=None, help="an .onnx file or `int8` (default: the packaged model)")
+    parser.add_argument("--overlay", action="store_true", help="draw the HUD into every frame")
     args = parser.parse_args()
 
-    analyzer = Analyzer(AnalyzerConfig(detector=args.detector))
+    analyzer = Analyzer(AnalyzerConfig(detector=args.detector, model=args.model))
+    annotated = [StageTimes()] if args.overlay else []  # a sink that wants annotated frames, and drops them
     fps_runs, stages = [], StageTimes()
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(args.repeats + 1):
             with JsonlSink(os.path.join(tmp, "records.jsonl")) as sink:
                 timer = StageTimes()
-                summary = analyzer.run(args.video, [sink, timer])
+                summary = analyzer.run(args.video, [sink, timer], annotated=annotated)
             if run == 0:
                 continue  # warm-up
             fps_runs.append(summary.fps)
@@ -55,6 +60,8 @@ def main() -> None:
         "video": args.video,
         "frames": summary.frames_read,
         "detector": args.detector,
+        "model": str(analyzer.emotion_model.path.name),
+        "overlay": args.overlay,
         "cpu_count": os.cpu_count(),
         "fps_median": round(statistics.median(fps_runs), 1),
         "fps_runs": [round(f, 1) for f in fps_runs],

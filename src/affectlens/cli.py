@@ -16,6 +16,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 EXIT_ERROR = 2
+MODEL_HELP = "emotion model: an .onnx file, or `int8` for the packaged quantised one (default: packaged float32)"
 EXIT_INTERRUPTED = 130
 
 
@@ -79,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument(
         "--engagement-weights", metavar="E=W,...", help="override engagement weights, e.g. happy=1,neutral=0.4"
     )
-    analyze.add_argument("--model", metavar="ONNX", help="emotion model (default: the packaged model)")
+    analyze.add_argument("--model", metavar="ONNX", help=MODEL_HELP)
     analyze.add_argument("--no-progress", action="store_true", help="no progress bar")
     analyze.set_defaults(func=cmd_analyze)
 
@@ -87,14 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--data", required=True, metavar="DIR", help="DIR/<class>/*.png (emotion synonyms accepted)")
     evaluate.add_argument("--json", metavar="FILE", help="write the report as JSON")
     evaluate.add_argument("--plot", metavar="PNG", help="write the confusion matrix as a PNG")
-    evaluate.add_argument("--model", metavar="ONNX", help="emotion model (default: the packaged model)")
+    evaluate.add_argument("--model", metavar="ONNX", help=MODEL_HELP)
     evaluate.add_argument(
         "--all-model-classes", action="store_true", help="argmax over all model classes, not only the shared ones"
     )
     evaluate.set_defaults(func=cmd_evaluate)
 
     info = verbs.add_parser("info", help="versions, model card and available detectors")
-    info.add_argument("--model", metavar="ONNX", help="emotion model (default: the packaged model)")
+    info.add_argument("--model", metavar="ONNX", help=MODEL_HELP)
     info.set_defaults(func=cmd_info)
 
     report = verbs.add_parser("report", help="per-person session summary of an analyze JSONL (JSON + PNG timeline)")

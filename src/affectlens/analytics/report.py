@@ -28,7 +28,7 @@ from affectlens.core import UNCERTAIN
 MAX_PLOTTED_TRACKS = 6
 """plot_timeline draws at most this many tracks (the longest ones, by frames) and says so in the figure."""
 
-_RERUN = "re-run `affectlens analyze` with tracking (affectlens >= 0.2)"
+_RERUN = "re-run `affectlens analyze` with tracking on (the default; not --no-tracking)"
 _FACE_FIELDS = ("emotion", "probs", "valence", "arousal")
 
 
