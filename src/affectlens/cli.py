@@ -27,8 +27,10 @@ class CliError(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    for level in (logging.INFO, logging.WARNING, logging.ERROR):  # "affectlens: warning: ..." like our errors
+        logging.addLevelName(level, logging.getLevelName(level).lower())
     logging.basicConfig(
-        level=logging.WARNING if not args.verbose else logging.INFO, format="%(levelname)s: %(message)s"
+        level=logging.WARNING if not args.verbose else logging.INFO, format="affectlens: %(levelname)s: %(message)s"
     )
     try:
         return int(args.func(args) or 0)
@@ -77,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument("--no-smoothing", action="store_true", help="report raw per-frame emotions")
     analyze.add_argument("--no-tracking", action="store_true", help="no track ids (implies --no-smoothing)")
+    analyze.add_argument(
+        "--track-confidence",
+        type=float,
+        default=0.7,
+        help="in videos, a face is reported once its track exists; tracks start from detections scoring this",
+    )
     analyze.add_argument(
         "--engagement-weights", metavar="E=W,...", help="override engagement weights, e.g. happy=1,neutral=0.4"
     )
@@ -144,6 +152,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         smoothing=not args.no_smoothing,
         smoothing_window=args.smoothing,
         engagement_weights=_parse_weights(args.engagement_weights),
+        track_confidence=args.track_confidence,
     )
     with ExitStack() as stack:
         source = stack.enter_context(open_source(spec))  # fails before any output file is created
@@ -178,8 +187,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     written = [p for p in (args.jsonl, args.csv, args.json, args.metrics, args.output) if p]
     if written:
         print("wrote " + ", ".join(written), file=sys.stderr)
-    if summary.warning:
-        print(f"affectlens: warning: {summary.warning}", file=sys.stderr)
     if summary.interrupted:
         print(
             f"affectlens: interrupted after frame {summary.frames_read}; outputs are complete up to it", file=sys.stderr

@@ -43,6 +43,10 @@ class AnalyzerConfig:
         smoothing: smooth emotions, valence/arousal and boxes per track over time, with a hysteresis label.
         smoothing_window: > 0 averages the last N observations of a track instead of the time-based EMA.
         engagement_weights: emotion -> weight overrides of the engagement score (None = defaults).
+        track_confidence: in a video, faces are reported once they belong to a track, and a track starts only from
+            detections scoring at least this (later, weaker detections may continue it). This is what keeps a
+            cartoon's one-frame "faces" (BlazeFace scores 0.5-0.69 on no_face.mp4) out of the records, while small
+            real faces scoring 0.5-0.7 still count once their track exists.
     """
 
     detector: str = "mediapipe"
@@ -55,6 +59,7 @@ class AnalyzerConfig:
     smoothing: bool = True
     smoothing_window: int = 0
     engagement_weights: dict[str, float] | None = None
+    track_confidence: float = 0.7
 
     def __post_init__(self) -> None:
         if self.every < 1:
@@ -65,6 +70,8 @@ class AnalyzerConfig:
             raise ValueError(f"--max-faces must be >= 0, got {self.max_faces}")
         if self.smoothing_window < 0:
             raise ValueError(f"--smoothing must be >= 0 frames, got {self.smoothing_window}")
+        if not 0.0 <= self.track_confidence <= 1.0:
+            raise ValueError(f"--track-confidence must be in [0, 1], got {self.track_confidence}")
 
 
 @dataclass
@@ -232,8 +239,8 @@ class Analyzer:
                 window.close()
             if opened is not None:
                 opened.close()
-                summary.stopped_early = bool(getattr(opened, "stopped_early", False))
-                summary.warning = getattr(opened, "error", None)
+                summary.stopped_early = opened.stopped_early
+                summary.warning = opened.error
         return summary
 
 
@@ -246,7 +253,8 @@ class TemporalStages:
         from affectlens.track.tracker import FaceTracker, SceneCutDetector
 
         self.cuts = SceneCutDetector()
-        self.tracker = FaceTracker()
+        start = max(config.track_confidence, config.min_confidence)
+        self.tracker = FaceTracker(high_score=start, new_track_score=start)
         self.smoother = EmotionSmoother(window=config.smoothing_window) if config.smoothing else None
         self.engagement = EngagementScorer(config.engagement_weights)
 
@@ -259,8 +267,9 @@ class TemporalStages:
         self.engagement.reset()
 
     def update(self, frame: Frame, faces: Faces) -> Faces:
-        """Classified faces of the next frame -> tracked, smoothed faces with engagement."""
+        """Classified faces of the next frame -> tracked, smoothed faces with engagement (untracked faces dropped)."""
         faces = self.tracker.update(faces, frame.timestamp_ms, scene_cut=self.cuts.update(frame.image))
+        faces = faces[faces.track_id >= 0]
         if self.smoother is not None:
             faces = self.smoother.update(faces, frame.timestamp_ms)
         return self.engagement.update(faces, frame.timestamp_ms)
