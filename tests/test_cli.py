@@ -182,3 +182,31 @@ def test_export_without_a_checkpoint(tmp_path):
 
 def test_the_demo_clip_ships_with_its_licence():
     assert SAMPLE.exists() and (SAMPLE.parent / "LICENSE_pyfeat_MIT.txt").exists()
+
+
+@pytest.mark.slow
+def test_report_on_a_clip_writes_json_and_png(tmp_path):
+    jsonl = tmp_path / "w.jsonl"
+    proc = run_cli(
+        "analyze", str(shared_path("videos", "WolfgangLanger_Pexels.mp4")), "--jsonl", str(jsonl), "--no-progress"
+    )
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli("report", str(jsonl))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "w.report.json").read_text())
+    assert len(report["tracks"]) == 1
+    assert (tmp_path / "w.timeline.png").stat().st_size > 20_000
+
+
+def test_report_without_faces_says_so_and_exits_0(tmp_path):
+    jsonl = tmp_path / "empty.jsonl"
+    jsonl.write_text("".join(json.dumps({"frame": i, "timestamp_ms": i * 40.0, "faces": []}) + "\n" for i in range(5)))
+    proc = run_cli("report", str(jsonl))
+    assert proc.returncode == 0, proc.stderr
+    assert "0 tracks" in proc.stdout
+
+
+def test_report_on_another_tools_records_names_the_missing_field(tmp_path):
+    jsonl = tmp_path / "other.jsonl"
+    jsonl.write_text(json.dumps({"frame": 0, "faces": [{"bbox": [1, 2, 3, 4]}]}) + "\n")
+    assert_one_line_error(run_cli("report", str(jsonl)), "timestamp_ms")

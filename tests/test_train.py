@@ -183,3 +183,27 @@ def test_train_and_export_from_the_command_line(tmp_path):
     probs, va = scripted(torch.zeros(2, 1, 48, 48))
     assert probs.shape == (2, 8) and va.shape == (2, 2)
     assert EmotionModel(tmp_path / "m.onnx").labels == EMOTIONS
+
+
+@pytest.mark.slow
+def test_affectnet_style_csv_trains_the_va_head_on_real_values(tmp_path):
+    import cv2
+
+    from affectlens.train.datasets import load_dataset
+
+    rng = np.random.default_rng(0)
+    rows = ["image_path,emotion,valence,arousal"]
+    for i in range(96):
+        brightness = rng.uniform(0, 1)
+        image = np.clip(rng.normal(brightness * 255, 20, (48, 48)), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(tmp_path / f"{i}.png"), image)
+        # valence follows brightness: a signal a network can learn in a few steps
+        rows.append(f"{i}.png,{EMOTIONS[i % 8]},{2 * brightness - 1:.3f},{0.2:.3f}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    faces = load_dataset("affectnet_csv", path=str(tmp_path / "labels.csv"))
+    assert faces.has_valence_arousal() and faces.classes == EMOTIONS
+    trainer = Trainer(tiny_config(tmp_path, epochs=3, soft_labels=False, beta=2.0, lr=1e-2), faces=faces)
+    trainer.fit(resume=False)
+    report = trainer.evaluate(faces.subset("train"), trainer.model)
+    assert report["valence_arousal"]["n"] > 0
+    assert report["valence_arousal"]["valence"]["pearson"] > 0.5
