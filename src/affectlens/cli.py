@@ -258,8 +258,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     card = model.path.with_name("MODEL_CARD.md")
     if card.exists():
         print(f"model card: {card}")
-        summary = [line for line in card.read_text().splitlines() if line.startswith("| ")][:14]
-        print("\n".join(summary))
+        print("\n".join(_first_table(card.read_text())))
     return 0
 
 
@@ -308,6 +307,18 @@ def cmd_export(args: argparse.Namespace) -> int:
         calibration = load_dataset(**TrainConfig.from_yaml(args.calibration).dataset)
         print(f"wrote {quantize_int8(args.onnx, args.int8, calibration)}")
     return 0
+
+
+def _first_table(markdown: str) -> list[str]:
+    """The rows of the first table in a markdown text (the model card's summary), without its separator row."""
+    rows: list[str] = []
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            if not line.startswith("|---"):
+                rows.append(line)
+        elif rows:
+            break
+    return rows
 
 
 def _parse_weights(text: str | None) -> dict[str, float] | None:
