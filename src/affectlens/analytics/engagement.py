@@ -21,7 +21,7 @@ import numpy as np
 
 from affectlens.core import ENGAGEMENT, FaceKeypoint, Faces
 from affectlens.emotions import UnknownLabelError, canonical_emotion
-from affectlens.track.smoothing import derive_faces, ema_alpha
+from affectlens.track.smoothing import ema_alpha
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ class EngagementScorer:
         data[ENGAGEMENT] = np.asarray(engagement, np.float32)
         if self.attention:
             data[HEAD_POSE[0]], data[HEAD_POSE[1]] = np.asarray(yaw, np.float32), np.asarray(pitch, np.float32)
-        return derive_faces(faces, data=data)
+        return faces.evolve(data=data)
 
     def __repr__(self) -> str:
         return f"EngagementScorer(attention={self.attention}, tau_ms={self.tau_ms:g})"
