@@ -8,8 +8,8 @@ summary = analyzer.run("video.mp4", sinks=[JsonlSink("out.jsonl")])
 
 from __future__ import annotations
 
-import logging
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +18,6 @@ from typing import Any, Protocol
 import numpy as np
 
 from affectlens.core import Faces, Frame, FrameResult
-
-log = logging.getLogger(__name__)
 
 
 class Sink(Protocol):
@@ -280,13 +278,13 @@ class _FpsMeter:
 
     def __init__(self, window_s: float = 1.0) -> None:
         self.window_s = window_s
-        self.times: list[float] = []
+        self.times: deque[float] = deque()
 
     def tick(self) -> float:
         now = time.perf_counter()
         self.times.append(now)
-        while self.times and now - self.times[0] > self.window_s:
-            self.times.pop(0)
+        while now - self.times[0] > self.window_s:
+            self.times.popleft()
         span = now - self.times[0]
         return (len(self.times) - 1) / span if span > 0 else 0.0
 

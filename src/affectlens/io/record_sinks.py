@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -148,7 +149,8 @@ class CsvSink(FileSink):
 
     def __init__(self, path: str | Path, labels: Sequence[str] | None = None) -> None:
         super().__init__(path)
-        self._writer = csv.writer(self._file, lineterminator="\n")
+        self._buffer = io.StringIO()  # rows are formatted here, then written and flushed by FileSink._emit
+        self._writer = csv.writer(self._buffer, lineterminator="\n")
         self.labels: tuple[str, ...] | None = None
         if labels is not None:
             self._write_header(tuple(labels))
@@ -158,13 +160,10 @@ class CsvSink(FileSink):
         self._rows([[*self.COLUMNS, *(f"p_{label}" for label in labels)]])
 
     def _rows(self, rows: list[list[Any]]) -> None:
-        if self.closed:
-            raise SinkError(f"cannot write {self.path}: the sink is closed")
-        try:
-            self._writer.writerows(rows)
-            self._file.flush()
-        except OSError as exc:
-            raise sink_error(self.path, exc) from None
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._writer.writerows(rows)
+        self._emit(self._buffer.getvalue())
 
     def _prob_columns(self, faces: Faces) -> list[int | None]:
         assert self.labels is not None
