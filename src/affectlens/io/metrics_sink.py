@@ -85,6 +85,3 @@ class MetricsSink(FileSink):
             self._emit_rows([[self._second, self._frames, fps, cpu, rss, self._faces]])
             self.rows_written += 1
         super().close()
-
-
-# -- several at once -------------------------------------------------------------------------------------------------

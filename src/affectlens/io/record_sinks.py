@@ -200,6 +200,3 @@ class CsvSink(FileSink):
         if not self.closed and self.labels is None:
             self._write_header(())
         super().close()
-
-
-# -- video -----------------------------------------------------------------------------------------------------------

@@ -90,6 +90,3 @@ class VideoSink:
 
     def __repr__(self) -> str:
         return f"VideoSink({str(self.path)!r}, fps={self.fps}, size={self.size})"
-
-
-# -- metrics ---------------------------------------------------------------------------------------------------------
