@@ -172,6 +172,13 @@ def test_evaluate_on_a_tiny_image_folder(tmp_path):
     assert "bored" in proc.stdout
 
 
+def test_evaluate_a_head_the_model_lacks(tmp_path):
+    data = tmp_path / "faces" / "happy"
+    data.mkdir(parents=True)
+    cv2.imwrite(str(data / "0.png"), np.zeros((48, 48), np.uint8))
+    assert_one_line_error(run_cli("evaluate", "--data", str(tmp_path / "faces"), "--head", "posture"), "no head")
+
+
 def test_evaluate_missing_folder():
     assert_one_line_error(run_cli("evaluate", "--data", "/nonexistent/faces"), "/nonexistent/faces")
 

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch", reason="the [train] extra (torch) is not installed")
 
 from affectlens.emotions import EMOTIONS  # noqa: E402
-from affectlens.models.runtime import EmotionModel  # noqa: E402
+from affectlens.evaluate import evaluate_folder  # noqa: E402
+from affectlens.models.runtime import EmotionModel, ModelError  # noqa: E402
 from affectlens.train.config import TrainConfig  # noqa: E402
 from affectlens.train.datasets.ferplus import load_ferplus_npz  # noqa: E402
 from affectlens.train.export import export_onnx, load_checkpoint_net  # noqa: E402
 from affectlens.train.faceset import FaceSet  # noqa: E402
 from affectlens.train.losses import capped_class_weights, soft_cross_entropy, valence_arousal_loss  # noqa: E402
-from affectlens.train.trainer import Trainer, batch_inputs, class_targets  # noqa: E402
+from affectlens.train.trainer import Trainer, batch_inputs, class_targets, one_hot  # noqa: E402
 from affectlens.train.valence_arousal import derive_valence_arousal  # noqa: E402
 from helpers import shared_path  # noqa: E402
 
@@ -25,6 +27,16 @@ from helpers import shared_path  # noqa: E402
 def ferplus_slice() -> FaceSet:
     faces = load_ferplus_npz(shared_path("fer2013", "fer2013_ferplus_48x48.npz"))
     rng = np.random.default_rng(0)
+    train = rng.choice(np.flatnonzero(faces.split == "train"), 384, replace=False)
+    val = rng.choice(np.flatnonzero(faces.split == "val"), 96, replace=False)
+    return faces.select(np.concatenate([train, val]))
+
+
+@pytest.fixture(scope="module")
+def ferplus_fer2013_slice() -> FaceSet:
+    """FER+ rows that also carry their original FER-2013 label as the extra head ``fer2013``."""
+    faces = load_ferplus_npz(shared_path("fer2013", "fer2013_ferplus_48x48.npz"), fer2013_head=True)
+    rng = np.random.default_rng(1)
     train = rng.choice(np.flatnonzero(faces.split == "train"), 384, replace=False)
     val = rng.choice(np.flatnonzero(faces.split == "val"), 96, replace=False)
     return faces.select(np.concatenate([train, val]))
@@ -93,6 +105,47 @@ def test_exported_onnx_matches_torch_and_carries_its_config(tmp_path, ferplus_sl
     assert probs.shape == (5, 8) and va.shape == (5, 2)  # dynamic batch axis
     np.testing.assert_allclose(probs, torch.softmax(out["logits"], 1).numpy(), atol=1e-4)
     np.testing.assert_allclose(va, out["valence_arousal"].numpy(), atol=1e-4)
+
+
+def fixed_batch_head_loss(trainer: Trainer, faces: FaceSet, head: str) -> float:
+    index = np.arange(128)
+    x = batch_inputs(faces, index, trainer.model_cfg, None, None)
+    trainer.model.eval()
+    with torch.no_grad():
+        logits = trainer.model(x.contiguous(memory_format=torch.channels_last))[head]
+    return float(soft_cross_entropy(logits, one_hot(faces.extra_labels[head][index], logits.shape[1])))
+
+
+@pytest.mark.slow
+def test_extra_head_is_trained_validated_exported_and_evaluated(tmp_path, ferplus_fer2013_slice):
+    faces = ferplus_fer2013_slice
+    fer2013_classes = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "angry")
+    assert faces.extra_classes == {"fer2013": fer2013_classes}
+    trainer = Trainer(tiny_config(tmp_path, epochs=2), faces=faces)
+    before = fixed_batch_head_loss(trainer, trainer.train_set, "fer2013")
+    trainer.fit(resume=False)
+    assert fixed_batch_head_loss(trainer, trainer.train_set, "fer2013") < before
+    last = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert 0 <= last["val_fer2013_accuracy"] <= 1 and 0 <= last["val_fer2013_macro_f1"] <= 1
+
+    net, model_cfg = load_checkpoint_net(tmp_path / "run" / "best.pt")
+    runtime = EmotionModel(export_onnx(net, model_cfg, tmp_path / "m.onnx"))
+    assert runtime.head_labels("fer2013") == fer2013_classes
+    crops = [faces.image(i) for i in range(5)]
+    with torch.no_grad():
+        expected = torch.softmax(net(batch_inputs(faces, np.arange(5), model_cfg, None, None))["fer2013"], 1)
+    np.testing.assert_allclose(runtime.predict_head(crops, "fer2013"), expected.numpy(), atol=1e-4)
+    with pytest.raises(ModelError, match="no head 'posture'"):
+        runtime.head_labels("posture")
+
+    folder = tmp_path / "faces"
+    for i in range(12):
+        name = fer2013_classes[faces.extra_labels["fer2013"][i]]
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / name / f"{i}.png"), faces.image(i))
+    report = evaluate_folder(folder, runtime, head="fer2013", progress=False)
+    assert report["n"] == 12 and report["head"] == "fer2013"
+    assert set(report["labels"]) <= set(fer2013_classes)
 
 
 def test_losses_behave():
@@ -187,8 +240,6 @@ def test_train_and_export_from_the_command_line(tmp_path):
 
 @pytest.mark.slow
 def test_affectnet_style_csv_trains_the_va_head_on_real_values(tmp_path):
-    import cv2
-
     from affectlens.train.datasets import load_dataset
 
     rng = np.random.default_rng(0)

@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--all-model-classes", action="store_true", help="argmax over all model classes, not only the shared ones"
     )
+    evaluate.add_argument(
+        "--head", metavar="NAME", help="score an extra head of the model (e.g. fer2013: original FER-2013 labels)"
+    )
     evaluate.set_defaults(func=cmd_evaluate)
 
     info = verbs.add_parser("info", help="versions, model card and available detectors")
@@ -202,7 +205,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from affectlens.models.runtime import EmotionModel
 
     model = EmotionModel(args.model)
-    report = evaluate_folder(args.data, model, all_model_classes=args.all_model_classes)
+    report = evaluate_folder(args.data, model, all_model_classes=args.all_model_classes, head=args.head)
     print(format_report(report))
     if args.json:
         _write_text(args.json, json.dumps(report, indent=2))
@@ -253,6 +256,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"  architecture {cfg.architecture}, input {cfg.input_size}x{cfg.input_size}x{cfg.channels}, "
         f"labels: {' '.join(cfg.labels)}"
     )
+    for head, labels in cfg.extra_heads.items():
+        print(f"  extra head {head}: {' '.join(labels)}")
     for key, value in cfg.info.items():
         print(f"  {key}: {value}")
     card = model.path.with_name("MODEL_CARD.md")

@@ -74,6 +74,21 @@ class EmotionModel:
         """Face crops (any size, gray or BGR uint8) -> probs (N, C), valence_arousal (N, 2)."""
         return self.predict(preprocess_batch(crops, self.cfg))
 
+    def head_labels(self, head: str) -> tuple[str, ...]:
+        """Class names of the extra head ``head`` (e.g. ``fer2013``: the original FER-2013 labels)."""
+        if head not in self.cfg.extra_heads:
+            heads = ", ".join(sorted(self.cfg.extra_heads)) or "none"
+            raise ModelError(f"{self.path.name} has no head {head!r}; its extra heads: {heads}")
+        return self.cfg.extra_heads[head]
+
+    def predict_head(self, crops: list[np.ndarray], head: str) -> np.ndarray:
+        """Face crops -> (N, K) probabilities of the extra head ``head`` (K = ``len(head_labels(head))``)."""
+        labels = self.head_labels(head)
+        if not crops:
+            return np.zeros((0, len(labels)), np.float32)
+        (probs,) = self.session.run([f"{head}_probs"], {self.input_name: preprocess_batch(crops, self.cfg)})
+        return probs
+
     def classify(self, image: np.ndarray, faces: Faces) -> Faces:
         """Faces of one BGR frame -> the same faces with ``probs``, ``valence_arousal`` and ``labels`` filled."""
         from affectlens.align import align_faces

@@ -42,6 +42,7 @@ class TrainConfig:
     alpha: float = 1.0  # weight of the emotion loss
     beta: float = 0.5  # weight of the valence/arousal loss
     ccc_weight: float = 0.5
+    extra_head_weight: float = 1.0  # weight of each extra head's cross-entropy (e.g. posture, fer2013)
     mixup_alpha: float = 0.0
     cutmix_alpha: float = 0.0
     mix_p: float = 0.0

@@ -76,9 +76,23 @@ def class_targets(faces: FaceSet, index: np.ndarray, soft: bool) -> torch.Tensor
     """(B, C) target distributions: FER+-style soft labels when asked for and present, else one-hot."""
     if soft and faces.soft is not None:
         return torch.from_numpy(faces.soft[index].astype(np.float32))
-    onehot = np.zeros((len(index), len(faces.classes)), np.float32)
-    onehot[np.arange(len(index)), faces.labels[index]] = 1.0
-    return torch.from_numpy(onehot)
+    return one_hot(faces.labels[index], len(faces.classes))
+
+
+def one_hot(labels: np.ndarray, num_classes: int) -> torch.Tensor:
+    """(B,) int labels -> (B, num_classes) float32 one-hot rows; a label of -1 (none) gives a row of zeros."""
+    rows = np.zeros((len(labels), num_classes), np.float32)
+    known = np.flatnonzero(labels >= 0)
+    rows[known, labels[known]] = 1.0
+    return torch.from_numpy(rows)
+
+
+def extra_head_loss(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+    """Cross-entropy of one extra head over the rows that have a label (target rows that are not all zero)."""
+    labelled = target.sum(dim=1) > 0
+    if not bool(labelled.any()):
+        return logits.sum() * 0.0
+    return soft_cross_entropy(logits[labelled], target[labelled], label_smoothing)
 
 
 class Trainer:
@@ -238,6 +252,8 @@ class Trainer:
                 "val_accuracy": metrics["accuracy"],
                 "val_macro_f1": metrics["macro_f1"],
                 "val_mean_ccc": metrics.get("valence_arousal", {}).get("mean_ccc"),
+                **{f"val_{name}_accuracy": head["accuracy"] for name, head in metrics.get("heads", {}).items()},
+                **{f"val_{name}_macro_f1": head["macro_f1"] for name, head in metrics.get("heads", {}).items()},
                 "score": score,
                 "best": improved,
                 "lr": self.optimizer.param_groups[0]["lr"],
@@ -270,8 +286,15 @@ class Trainer:
             x = batch_inputs(faces, index, self.model_cfg, cfg, self.rng)
             dist = class_targets(faces, index, cfg.soft_labels)
             va = torch.from_numpy(faces.valence_arousal[index])
+            heads = {
+                name: one_hot(labels[index], len(faces.extra_classes[name]))
+                for name, labels in faces.extra_labels.items()
+            }
             if cfg.mix_p and self.rng.random() < cfg.mix_p:
-                x, (dist, va) = mix_batch(x, [dist, va], self.rng, cfg.mixup_alpha, cfg.cutmix_alpha)
+                x, (dist, va, *mixed) = mix_batch(
+                    x, [dist, va, *heads.values()], self.rng, cfg.mixup_alpha, cfg.cutmix_alpha
+                )
+                heads = dict(zip(heads, mixed, strict=True))
             x = x.to(self.device, memory_format=torch.channels_last)
             dist, va = dist.to(self.device), va.to(self.device)
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.device.type == "cuda"):
@@ -281,6 +304,10 @@ class Trainer:
             )
             if "valence_arousal" in out:
                 loss = loss + cfg.beta * valence_arousal_loss(out["valence_arousal"].float(), va, cfg.ccc_weight)
+            for name, target in heads.items():
+                loss = loss + cfg.extra_head_weight * extra_head_loss(
+                    out[name].float(), target.to(self.device), cfg.label_smoothing
+                )
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
@@ -306,35 +333,52 @@ class Trainer:
                 ema_p.copy_(p)
 
     @torch.no_grad()
-    def predict(self, faces: FaceSet, model: torch.nn.Module | None = None, batch_size: int = 512):
-        """(probs (N, C), valence_arousal (N, 2) or None) for every image of ``faces``, no augmentation."""
+    def predict(
+        self, faces: FaceSet, model: torch.nn.Module | None = None, batch_size: int = 512
+    ) -> dict[str, np.ndarray]:
+        """Outputs for every image of ``faces``, no augmentation: ``probs`` (N, C), ``valence_arousal`` (N, 2) when
+        the model has that head, and each extra head's probabilities (N, K) under its name."""
         model = (model or self.ema).eval()
-        probs, vas = [], []
+        chunks: dict[str, list[np.ndarray]] = {}
         for start in range(0, len(faces), batch_size):
             index = np.arange(start, min(start + batch_size, len(faces)))
             x = batch_inputs(faces, index, self.model_cfg, None, None).to(
                 self.device, memory_format=torch.channels_last
             )
-            out = model(x)
-            probs.append(torch.softmax(out["logits"].float(), 1).cpu().numpy())
-            if "valence_arousal" in out:
-                vas.append(out["valence_arousal"].float().cpu().numpy())
-        return np.concatenate(probs), (np.concatenate(vas) if vas else None)
+            for name, value in model(x).items():
+                value = value.float()
+                key = "probs" if name == "logits" else name
+                if name != "valence_arousal":
+                    value = torch.softmax(value, 1)
+                chunks.setdefault(key, []).append(value.cpu().numpy())
+        return {name: np.concatenate(parts) for name, parts in chunks.items()}
 
     def evaluate(self, faces: FaceSet, model: torch.nn.Module | None = None) -> dict[str, Any]:
-        """Classification metrics on rows with a hard label; VA metrics where VA targets exist."""
-        probs, va = self.predict(faces, model)
+        """Classification metrics on rows with a hard label; VA metrics where VA targets exist; one classification
+        report per extra head under ``heads``."""
+        outputs = self.predict(faces, model)
         labelled = faces.labels >= 0
-        report = classification_report(faces.labels[labelled], probs[labelled].argmax(1), faces.classes)
-        if va is not None and faces.has_valence_arousal():
-            report["valence_arousal"] = regression_report(va, faces.valence_arousal)
+        report = classification_report(faces.labels[labelled], outputs["probs"][labelled].argmax(1), faces.classes)
+        if "valence_arousal" in outputs and faces.has_valence_arousal():
+            report["valence_arousal"] = regression_report(outputs["valence_arousal"], faces.valence_arousal)
+        heads = {}
+        for name, labels in faces.extra_labels.items():
+            known = labels >= 0
+            if known.any():
+                heads[name] = classification_report(
+                    labels[known], outputs[name][known].argmax(1), faces.extra_classes[name]
+                )
+        if heads:
+            report["heads"] = heads
         return report
 
 
 def selection_score(metrics: dict[str, Any]) -> float:
-    """Model selection: macro-F1 + mean valence/arousal CCC (CCC counts 0 when absent)."""
+    """Model selection: macro-F1 + mean valence/arousal CCC (CCC counts 0 when absent) + each extra head's
+    macro-F1."""
     ccc = metrics.get("valence_arousal", {}).get("mean_ccc", 0.0)
-    return float(metrics["macro_f1"]) + (0.0 if ccc is None or not np.isfinite(ccc) else float(ccc))
+    score = float(metrics["macro_f1"]) + (0.0 if ccc is None or not np.isfinite(ccc) else float(ccc))
+    return score + sum(float(head["macro_f1"]) for head in metrics.get("heads", {}).values())
 
 
 def _tensorboard(path: Path) -> Any:

@@ -29,18 +29,27 @@ def ferplus_majority(votes: np.ndarray, emotion_columns: np.ndarray) -> np.ndarr
     return np.where(ok, winner, -1)
 
 
-def load_ferplus_npz(path: str | Path = DEFAULT_NPZ, drop_unlabelled_train: bool = True) -> FaceSet:
+def load_ferplus_npz(
+    path: str | Path = DEFAULT_NPZ, drop_unlabelled_train: bool = True, fer2013_head: bool = False
+) -> FaceSet:
     """FER+ (8 emotions, soft labels from votes, derived valence/arousal) on the FER-2013 pixels.
 
     Args:
         path: the npz.
         drop_unlabelled_train: also drop training rows without a majority emotion (ties are kept when their votes
             are mostly emotions: the soft label still carries them).
+        fer2013_head: also carry each image's original FER-2013 label (7 classes) as the extra head ``fer2013``, so
+            one network learns both label conventions (FER+ for the product, the original labels for the FER-2013
+            benchmark).
     """
     data = np.load(data_root(path))
     columns = [str(c) for c in data["ferplus_vote_columns"]]
     split = np.array([USAGE_TO_SPLIT[str(u)] for u in data["usage"]], dtype=object)
     index, labels, soft, valence_arousal = ferplus_targets(data["ferplus_votes"], columns, split, drop_unlabelled_train)
+    extra_labels, extra_classes = {}, {}
+    if fer2013_head:
+        fer_classes, fer_labels = fer2013_labels(data)
+        extra_labels["fer2013"], extra_classes["fer2013"] = fer_labels[index], fer_classes
     return FaceSet(
         images=data["pixels"][index],
         labels=labels,
@@ -48,7 +57,9 @@ def load_ferplus_npz(path: str | Path = DEFAULT_NPZ, drop_unlabelled_train: bool
         split=split[index],
         soft=soft,
         valence_arousal=valence_arousal,
-        source=f"FER+ votes on FER-2013 ({Path(path).name})",
+        extra_labels=extra_labels,
+        extra_classes=extra_classes,
+        source=f"FER+ votes on FER-2013 ({Path(path).name})" + (" + original FER-2013 labels" if fer2013_head else ""),
     )
 
 
@@ -89,17 +100,23 @@ def ferplus_targets(
 def load_fer2013_npz(path: str | Path = DEFAULT_NPZ) -> FaceSet:
     """FER-2013 with its original 7 labels (angry, disgust, fear, happy, sad, surprise, neutral), official splits."""
     data = np.load(data_root(path))
-    names = [canonical_emotion(str(n)) for n in data["fer_label_names"]]
-    classes = tuple(e for e in EMOTIONS if e in names)
-    remap = np.array([classes.index(n) for n in names], np.int64)
+    classes, labels = fer2013_labels(data)
     split = np.array([USAGE_TO_SPLIT[str(u)] for u in data["usage"]], dtype=object)
     return FaceSet(
         images=data["pixels"],
-        labels=remap[data["fer_label"].astype(np.int64)],
+        labels=labels,
         classes=classes,
         split=split,
         source=f"FER-2013 original labels ({Path(path).name})",
     )
+
+
+def fer2013_labels(data: np.lib.npyio.NpzFile) -> tuple[tuple[str, ...], np.ndarray]:
+    """The npz's original FER-2013 labels -> (the 7 classes in canonical emotion order, (N,) int64 into them)."""
+    names = [canonical_emotion(str(n)) for n in data["fer_label_names"]]
+    classes = tuple(e for e in EMOTIONS if e in names)
+    remap = np.array([classes.index(n) for n in names], np.int64)
+    return classes, remap[data["fer_label"].astype(np.int64)]
 
 
 def _vote_column(emotion: str, columns: list[str]) -> str:
