@@ -49,7 +49,8 @@ def plot_confusion(report: dict[str, Any], path: str | Path, title: str = "") ->
 
 
 def plot_training_curves(metrics_jsonl: str | Path, path: str | Path) -> Path:
-    """Loss, validation accuracy / macro-F1 / VA CCC and learning rate per epoch, from a run's ``metrics.jsonl``."""
+    """Loss, validation accuracy / macro-F1 / VA CCC (and each extra head's accuracy) and learning rate per epoch,
+    from a run's ``metrics.jsonl``."""
     plt = _pyplot()
     rows = [json.loads(line) for line in Path(metrics_jsonl).read_text().splitlines() if line.strip()]
     if not rows:
@@ -58,10 +59,12 @@ def plot_training_curves(metrics_jsonl: str | Path, path: str | Path) -> Path:
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), dpi=110)
     axes[0].plot(epoch, [r["train_loss"] for r in rows], label="train loss")
     axes[0].set_title("training loss")
+    heads = sorted({k for r in rows for k in r if k.startswith("val_") and k.endswith("_accuracy")} - {"val_accuracy"})
     for key, name in (
         ("val_accuracy", "val accuracy"),
         ("val_macro_f1", "val macro-F1"),
         ("val_mean_ccc", "val VA CCC"),
+        *[(key, f"val {key[4:-9]} head accuracy") for key in heads],
     ):
         values = [r.get(key) for r in rows]
         if any(v is not None for v in values):
