@@ -148,6 +148,46 @@ def test_extra_head_is_trained_validated_exported_and_evaluated(tmp_path, ferplu
     assert set(report["labels"]) <= set(fer2013_classes)
 
 
+def synthetic_posture_faces(root, per_cell: int, seed: int) -> None:
+    """``root/<posture>/<emotion>/*.png``: posture = where a bright band lies (top / bottom), emotion = its texture
+    (stripes / flat), so both labels survive flips, small rotations and shifts."""
+    rng = np.random.default_rng(seed)
+    for posture in ("upright", "hunched"):
+        for emotion in ("happy", "neutral"):
+            folder = root / posture / emotion
+            folder.mkdir(parents=True)
+            for i in range(per_cell):
+                image = rng.integers(40, 80, (48, 48)).astype(np.uint8)
+                rows = slice(4, 20) if posture == "upright" else slice(28, 44)
+                image[rows] = 220
+                if emotion == "happy":
+                    image[rows, ::4] = 120
+                cv2.imwrite(str(folder / f"{i}.png"), image)
+
+
+@pytest.mark.slow
+def test_dual_head_model_from_nested_folders_learns_its_second_head(tmp_path):
+    """The posture + emotion story end to end: nested folders -> training -> ONNX -> ``evaluate --head posture``."""
+    from affectlens.train.datasets import load_dataset
+
+    synthetic_posture_faces(tmp_path / "data", per_cell=24, seed=0)
+    faces = load_dataset("nested_folders", root=tmp_path / "data", in_memory=True)
+    trainer = Trainer(tiny_config(tmp_path, epochs=6, batch_size=16, lr=5e-3, dropout=0.0), faces=faces)
+    trainer.fit(resume=False)
+    net, model_cfg = load_checkpoint_net(tmp_path / "run" / "best.pt")
+    runtime = EmotionModel(export_onnx(net, model_cfg, tmp_path / "m.onnx"))
+    assert runtime.head_labels("posture") == ("hunched", "upright")
+
+    synthetic_posture_faces(tmp_path / "held_out", per_cell=10, seed=1)
+    by_posture = tmp_path / "by_posture"
+    for posture in ("upright", "hunched"):
+        (by_posture / posture).mkdir(parents=True)
+        for path in (tmp_path / "held_out" / posture).rglob("*.png"):
+            path.rename(by_posture / posture / f"{path.parent.name}_{path.name}")
+    report = evaluate_folder(by_posture, runtime, head="posture", progress=False)
+    assert report["n"] == 40 and report["accuracy"] >= 0.9
+
+
 def test_losses_behave():
     logits = torch.tensor([[4.0, 0.0, 0.0], [0.0, 4.0, 0.0]])
     right = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
