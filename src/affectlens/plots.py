@@ -64,7 +64,7 @@ def plot_training_curves(metrics_jsonl: str | Path, path: str | Path) -> Path:
         ("val_accuracy", "val accuracy"),
         ("val_macro_f1", "val macro-F1"),
         ("val_mean_ccc", "val VA CCC"),
-        *[(key, f"val {key[4:-9]} head accuracy") for key in heads],
+        *[(key, f"val {key.removeprefix('val_').removesuffix('_accuracy')} head accuracy") for key in heads],
     ):
         values = [r.get(key) for r in rows]
         if any(v is not None for v in values):
