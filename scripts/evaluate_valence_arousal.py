@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 
 from affectlens.metrics import regression_report
 from affectlens.models.runtime import EmotionModel
-from affectlens.train.datasets.ferplus import DEFAULT_NPZ, load_ferplus_npz
+from affectlens.train.datasets.ferplus import load_ferplus_npz
+
+# the shared data beside the repository (whatever the working directory)
+DEFAULT_NPZ = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013" / "fer2013_ferplus_48x48.npz"
 
 
 def main() -> None:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
 from affectlens.emotions import EMOTIONS, canonical_emotion
-from affectlens.train.datasets.ferplus import DEFAULT_NPZ, ferplus_majority
+from affectlens.train.datasets.ferplus import ferplus_majority
+
+# the shared data beside the repository (whatever the working directory)
+DEFAULT_NPZ = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013" / "fer2013_ferplus_48x48.npz"
 
 
 def main() -> None:

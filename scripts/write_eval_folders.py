@@ -16,8 +16,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from affectlens.train.datasets.ferplus import DEFAULT_NPZ, load_fer2013_npz, load_ferplus_npz
+from affectlens.train.datasets.ferplus import load_fer2013_npz, load_ferplus_npz
 from affectlens.train.faceset import FaceSet
+
+# the shared data beside the repository (whatever the working directory)
+DEFAULT_NPZ = Path(__file__).resolve().parents[2] / "shared" / "data" / "fer2013" / "fer2013_ferplus_48x48.npz"
 
 
 def write_folder(faces: FaceSet, root: Path) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-torch = pytest.importorskip("torch", reason="the training extra is not installed (pip install -e '.[train]')")
+torch = pytest.importorskip("torch", reason="the training extra is not installed: pip install 'affectlens[train]'")
 from torch import nn  # noqa: E402
 
 from affectlens.models.registry import create_backbone, create_model, list_models  # noqa: E402

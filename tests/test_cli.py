@@ -140,7 +140,8 @@ def test_ctrl_c_leaves_valid_records_up_to_the_last_frame(tmp_path):
         text=True,
     )
     deadline = time.time() + 60
-    while time.time() < deadline and (not jsonl.exists() or len(jsonl.read_text().splitlines()) < 5):
+    partial = tmp_path / "x.partial.jsonl"  # renamed to x.jsonl when the run ends
+    while time.time() < deadline and (not partial.exists() or len(partial.read_text().splitlines()) < 5):
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

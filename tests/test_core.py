@@ -3,7 +3,15 @@
 import numpy as np
 import pytest
 
-from affectlens.core import Faces, Frame, FrameResult
+from affectlens.core import (
+    RAW_PROBS,
+    RAW_VALENCE_AROUSAL,
+    SHOWN_LABEL,
+    UNCERTAIN,
+    Faces,
+    Frame,
+    FrameResult,
+)
 from affectlens.emotions import EMOTIONS, UnknownLabelError, canonical_emotion, is_emotion
 
 
@@ -62,6 +70,51 @@ def test_records_carry_emotion_confidence_and_probs():
     frame = Frame(image=np.zeros((4, 4, 3), np.uint8), index=7, timestamp_ms=233.3)
     record = FrameResult(frame=frame, faces=faces, timings_ms={"total": 1.0}).to_record()
     assert record["frame"] == 7 and record["timestamp_ms"] == pytest.approx(233.3) and len(record["faces"]) == 2
+
+
+def test_confidence_is_the_probability_of_the_label_shown():
+    """Issue 9 #9: after smoothing, `emotion` is the held label; `confidence` is ITS probability, not the top one."""
+    faces = make_faces(3)
+    faces.probs[:] = 0.02
+    faces.probs[:, EMOTIONS.index("happy")] = 0.72
+    faces.probs[:, EMOTIONS.index("sad")] = 0.16
+    faces.data[SHOWN_LABEL] = np.array(["sad", UNCERTAIN, "happy"])
+    np.testing.assert_allclose(faces.confidence, [0.16, 0.72, 0.72])  # uncertain: the top probability
+    for record in faces.to_records():
+        shown = record["emotion"]
+        expected = max(record["probs"].values()) if shown == UNCERTAIN else record["probs"][shown]
+        assert record["confidence"] == pytest.approx(expected)
+    assert faces[0].confidence[0] == pytest.approx(0.16)  # row selection keeps the shown label
+
+
+def test_records_give_null_for_valence_arousal_that_is_not_available():
+    """A model whose valence/arousal head was not trained gives NaN: records say null, not a number."""
+    faces = make_faces(2)
+    faces.valence_arousal[:] = np.nan
+    faces.data[RAW_PROBS] = faces.probs.copy()
+    faces.data[RAW_VALENCE_AROUSAL] = faces.valence_arousal.copy()
+    for record in faces.to_records():
+        assert record["valence"] is None and record["arousal"] is None  # JSON null, never NaN
+        assert record["raw"]["valence"] is None and record["raw"]["arousal"] is None
+    assert not faces.has_valence_arousal.any()
+    assert make_faces(1).to_records()[0]["valence"] == 0.0 and make_faces(1).has_valence_arousal.all()
+
+
+def test_records_carry_the_other_heads_of_the_model():
+    from affectlens.core import HEAD_PROBS
+
+    fer2013 = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "angry")
+    base = make_faces(2)
+    head_probs = np.tile(np.eye(7, dtype=np.float32)[2], (2, 1))  # sad
+    faces = base.with_emotions(base.probs, base.valence_arousal, EMOTIONS, heads={"fer2013": (fer2013, head_probs)})
+    record = faces.to_records()[1]
+    assert record["heads"] == {
+        "fer2013": {"label": "sad", "probs": dict(zip(fer2013, head_probs[1].tolist(), strict=True))}
+    }
+    assert faces[1:].head_labels == {"fer2013": fer2013} and faces[1:].data[HEAD_PROBS + "fer2013"].shape == (1, 7)
+    assert "heads" not in base.to_records()[0]
+    with pytest.raises(ValueError, match="head_probs:fer2013"):
+        base.with_emotions(base.probs, base.valence_arousal, EMOTIONS, heads={"fer2013": (fer2013, head_probs[:, :6])})
 
 
 def test_frame_rejects_non_bgr_images():

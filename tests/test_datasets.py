@@ -79,7 +79,7 @@ def test_fer2013_csv_splits_and_errors(tmp_path: Path) -> None:
         load_fer2013_csv(_fer_csv(tmp_path / "d.csv", "emotion,pixels", [f"9,{pixels}"]))
     with pytest.raises(ValueError, match="line 3"):
         load_fer2013_csv(_fer_csv(tmp_path / "e.csv", "emotion,pixels", [f"1,{pixels}", "1,1 2 3"]))
-    with pytest.raises(FileNotFoundError, match="shared/data"):
+    with pytest.raises(FileNotFoundError, match=r"dataset not found: .*missing\.csv; check the dataset path"):
         load_fer2013_csv(tmp_path / "missing.csv")
 
 
@@ -303,3 +303,16 @@ def test_ferplus_csv_agrees_with_load_ferplus_npz(tmp_path: Path) -> None:
     assert np.array_equal(faces.split, reference.split[index])
     assert np.allclose(faces.soft, reference.soft[index])
     assert np.allclose(faces.valence_arousal, reference.valence_arousal[index])
+
+
+def test_npz_loaders_require_their_path_and_say_where_a_relative_one_was_read(tmp_path, monkeypatch) -> None:
+    import inspect
+
+    from affectlens.train.datasets import ferplus
+
+    for loader in (ferplus.load_ferplus_npz, ferplus.load_fer2013_npz):
+        assert inspect.signature(loader).parameters["path"].default is inspect.Parameter.empty
+    assert not hasattr(ferplus, "DEFAULT_NPZ")  # no path relative to whatever the working directory is
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"missing\.npz \(a relative path is read from the working directory"):
+        load_dataset("ferplus_npz", path="missing.npz")

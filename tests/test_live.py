@@ -155,16 +155,21 @@ def test_sparklines_skip_untracked_faces() -> None:
 
 
 def test_sparklines_stack_under_the_va_tag_and_stay_inside_the_image() -> None:
-    sparklines = SparklineAnnotator(below_va_tag=True)
-    result = feed(sparklines)
-    sparklines.annotate(result.frame.image.copy(), result)
+    overlay = Overlay()
+    result = feed(overlay)
+    overlay.render(result)
     _, tag_h = ValenceArousalAnnotator().tag_size(360, 640)
-    assert sparklines.last_regions[0][1] == BOX[3] + tag_h
-    low = [400, 250, 560, 358]  # no room below: the panel goes inside the box, above the tag
-    result = feed(sparklines, boxes=[low])
-    sparklines.annotate(result.frame.image.copy(), result)
-    x1, y1, _, y2 = sparklines.last_regions[0]
-    assert y2 <= 360 and y1 >= low[1] and x1 == low[0]
+    placed = {p.kind: p.rect for p in overlay.last_placed}
+    assert placed["va"][1] == BOX[3] and placed["sparklines"][1] == BOX[3] + tag_h  # box, tag, sparklines
+    assert overlay.sparklines.last_regions == [placed["sparklines"]]
+    low = [400, 250, 560, 358]  # no room below: tag and panel go beside the box, never over the face
+    result = feed(overlay, boxes=[low])
+    overlay.render(result)
+    for item in overlay.last_placed:
+        x1, y1, x2, y2 = item.rect
+        assert x1 >= 0 and y1 >= 0 and x2 <= 640 and y2 <= 360
+        if item.kind != "label":
+            assert x2 <= low[0] or x1 >= low[2] or y2 <= low[1] or y1 >= low[3], item
 
 
 def test_sparklines_leave_out_unknown_rows() -> None:
@@ -401,3 +406,96 @@ def test_opencv_window_error_becomes_a_runtime_error(monkeypatch: pytest.MonkeyP
     with pytest.raises(RuntimeError, match=r"^--show needs a display and a GUI build of OpenCV") as info:
         LiveWindow("test", Overlay())
     assert isinstance(info.value.__cause__, cv2.error)
+
+
+# --- Window size and pacing -----------------------------------------------------------------------------------
+
+
+class SizedBackend(FakeBackend):
+    """A fake window system that also records the window sizes asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[tuple[int, int]] = []
+
+    def resize(self, title: str, width: int, height: int) -> None:
+        self.sizes.append((width, height))
+
+
+def test_window_opens_at_the_video_size_within_a_screen(tmp_path: Path) -> None:
+    backend = SizedBackend()
+    window = LiveWindow("test", Overlay(), screenshot_dir=tmp_path, backend=backend)
+    result = make_result(0)  # 640x360
+    window.draw_and_show(result.frame.image, result)
+    window.draw_and_show(result.frame.image, make_result(1))
+    assert backend.sizes == [(640, 360)]  # sized once, to the frame (not OpenCV's default 400x300)
+    big = make_result(2, size=(2160, 3840))
+    window.draw_and_show(big.frame.image, big)
+    assert backend.sizes[-1] == (1600, 900)  # a 4K video fits a common screen, aspect ratio kept
+    assert live_module.window_size(320, 240) == (640, 480)  # a small video is enlarged so its text can be read
+    assert live_module.window_size(500, 1000) == (450, 900)  # portrait
+
+
+class Clock:
+    """A fake monotonic clock that the fake window's key waits advance."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class ClockedBackend(FakeBackend):
+    def __init__(self, clock: Clock, keys: str = "") -> None:
+        super().__init__(keys, max_waits=10_000)
+        self.clock = clock
+        self.delays: list[int] = []
+
+    def wait_key(self, delay_ms: int) -> int:
+        self.delays.append(delay_ms)
+        self.clock.now += delay_ms / 1e3
+        return super().wait_key(delay_ms)
+
+
+def play(kind: str, live: bool, frames: int = 30, fps: float = 30.0, work_s: float = 0.0) -> float:
+    """Seconds (of the fake clock) a window takes to show ``frames`` frames of a ``kind`` source at ``fps``,
+    when analysing a frame takes ``work_s``."""
+    clock = Clock()
+    backend = ClockedBackend(clock)
+    window = LiveWindow("test", Overlay(), backend=backend, clock=clock)
+    start = clock.now
+    for index in range(frames):
+        result = make_result(index, fps=fps)
+        result.frame.source.update(kind=kind, live=live)
+        clock.now += work_s
+        assert window.draw_and_show(result.frame.image, result) is True
+    return clock.now - start
+
+
+def test_a_played_file_runs_at_its_own_speed() -> None:
+    # 30 frames at 30 fps last one second (the first frame is shown at once, the last 29/30 s later), whatever the
+    # speed of the analysis, instead of as fast as the frames come (twice real speed before).
+    assert play("video", live=False) == pytest.approx(29 / 30, abs=0.03)
+    assert play("video", live=False, work_s=0.01) == pytest.approx(29 / 30 + 0.01, abs=0.03)
+    # Analysis slower than real time: no waiting at all, and no rush to catch up.
+    assert play("video", live=False, work_s=0.05) == pytest.approx(30 * 0.05 + 30 * 0.001, abs=0.03)
+    # Cameras and live streams show each frame at once (they come in real time), so do folders of images.
+    assert play("camera", live=True) < 0.1
+    assert play("stream", live=True) < 0.1
+    assert play("folder", live=False) < 0.1
+
+
+def test_pacing_leaves_out_time_spent_paused() -> None:
+    clock = Clock()
+    keys = [ord(" ")] + [-1] * 5 + [ord(" ")]  # pause on the first frame for 6 polls of 100 ms, then resume
+    backend = ClockedBackend(clock)
+    backend.keys = keys
+    window = LiveWindow("test", Overlay(), backend=backend, clock=clock, pace=True, pause_poll_ms=100)
+    start = clock.now
+    for index in range(30):
+        result = make_result(index)
+        assert window.draw_and_show(result.frame.image, result) is True
+    assert window.paused_s == pytest.approx(0.6, abs=0.01)
+    # The other frames keep their pace after the pause: no burst of frames to catch up on the time paused.
+    assert clock.now - start == pytest.approx(29 / 30 + window.paused_s, abs=0.03)

@@ -89,7 +89,11 @@ def test_wolfgang_smoothed_label_is_calm_and_turns_from_negative_to_happy(wolfga
     faces = [r["faces"][0] for r in wolfgang_records if r["faces"]]
     shown = [f["emotion"] for f in faces]
     raw = [f["raw"]["emotion"] for f in faces]
-    assert label_changes(shown) <= label_changes(raw) / 3, (label_changes(shown), label_changes(raw))
+    # `uncertain` (the model's calibrated threshold on smoothed probabilities) bridges the changes of expression and
+    # the stretch where the model hesitates; between emotions the label must stay calm
+    emotions = [label for label in shown if label != "uncertain"]
+    assert label_changes(emotions) <= label_changes(raw) / 3, (label_changes(emotions), label_changes(raw))
+    assert shown.count("uncertain") <= 0.25 * len(shown)
     negative = {"sad", "fear", "angry", "disgust", "contempt"}
     first_negative = next(i for i, label in enumerate(shown) if label in negative)
     first_happy = shown.index("happy")

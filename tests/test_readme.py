@@ -7,12 +7,19 @@ import sys
 from helpers import REPO, shared_path
 
 
-def test_readme_python_example_runs(tmp_path):
+def test_readme_python_example_runs_and_leaves_nothing_in_the_repository():
     shared_path("images", "multi_face.jpg")
     text = (REPO / "README.md").read_text()
     example = re.search(r"## Python API\n\n```python\n(.*?)```", text, re.S).group(1)
-    example = example.replace('"out.jsonl"', repr(str(tmp_path / "out.jsonl")))
-    proc = subprocess.run([sys.executable, "-c", example], cwd=REPO, capture_output=True, text=True, timeout=120)
+    before = set(REPO.iterdir())
+    try:
+        proc = subprocess.run([sys.executable, "-c", example], cwd=REPO, capture_output=True, text=True, timeout=120)
+        left = sorted(p.name for p in set(REPO.iterdir()) - before)
+    finally:  # a copy of the repository stays clean even when this fails
+        for path in set(REPO.iterdir()) - before:
+            if path.is_file() and not path.name.startswith("."):
+                path.unlink()
     assert proc.returncode == 0, proc.stderr
     assert "72 frames at" in proc.stdout
     assert len(proc.stdout.splitlines()) == 6  # five faces + the summary line
+    assert left == [], f"the example wrote {left} into the repository"

@@ -11,6 +11,7 @@ import pytest
 from affectlens.core import NUM_KEYPOINTS, Faces, Frame, FrameResult
 from affectlens.emotions import EMOTIONS
 from affectlens.render import (
+    ELEMENTS,
     EMOTION_COLORS,
     UNKNOWN_COLOR,
     BoxAnnotator,
@@ -24,6 +25,8 @@ from affectlens.render import (
     emotion_color,
 )
 from affectlens.render.colors import text_color_on
+from affectlens.render.layout import layout_for, text_size
+from helpers import shared_path
 
 GREY = 100  # background level of test images: not a palette colour, so every drawn pixel differs from it
 
@@ -153,10 +156,15 @@ def test_label_text_and_placement() -> None:
     diff = changed(result.frame.image, out)
     x1, y1, _, y2 = bbox_of(diff[:, :250])
     assert y2 == 79 and x1 == 100  # above the first box, sitting on its top edge
-    # The second box touches the top: its tag goes inside the box, from row 0 down.
+    # The second box touches the top: its tag goes under the box rather than over the face.
     x1, y1, _, _ = bbox_of(diff[:, 290:])
-    assert y1 == 0 and x1 + 290 == 300
-    assert tuple(out[1, 301]) == EMOTION_COLORS["fear"]
+    assert y1 == 100 and x1 + 290 == 300
+    assert tuple(out[101, 301]) == EMOTION_COLORS["fear"]
+    # A face filling the whole image: the tag goes inside its top edge, the only place left.
+    full = make_result([[0, 0, 640, 360]], top=["sad"])
+    labels = LabelAnnotator()
+    labels.annotate(full.frame.image.copy(), full)
+    assert [(p.slot, p.rect[:2]) for p in labels.last_placed] == [("box:inside:start", (0, 0))]
 
 
 def test_label_stays_inside_the_image_at_the_right_edge() -> None:
@@ -304,3 +312,202 @@ def test_faces_wholly_outside_draw_nothing() -> None:
     result = make_result([[-500, 50, -400, 150], [700, 50, 800, 150]], top=["happy", "sad"], track_ids=[1, 2])
     out = Overlay(hud=False).annotate(result.frame.image.copy(), result)
     assert np.array_equal(out, result.frame.image)
+
+
+# --- Layout: no label or panel over another face, another label, or off the image ------------------------------
+
+
+def crowd(n_rows: int, n_cols: int, side: int, gap: int, size: tuple[int, int] = (360, 640)) -> list[list[float]]:
+    """``n_rows`` x ``n_cols`` square face boxes of ``side`` px, ``gap`` px apart, from (10, 10)."""
+    return [
+        [10 + c * (side + gap), 10 + r * (side + gap), 10 + c * (side + gap) + side, 10 + r * (side + gap) + side]
+        for r in range(n_rows)
+        for c in range(n_cols)
+    ]
+
+
+def random_boxes(seed: int, n: int, size: tuple[int, int] = (360, 640)) -> list[list[float]]:
+    """``n`` face boxes at random places and sizes, some overlapping each other or the border."""
+    rng = np.random.default_rng(seed)
+    height, width = size
+    sides = rng.uniform(20, 120, n)
+    x = rng.uniform(-20, width - 10, n)
+    y = rng.uniform(-20, height - 10, n)
+    return np.stack([x, y, x + sides, y + sides * 1.2], axis=1).tolist()
+
+
+SCENES = {
+    "side by side": [[100, 80, 200, 230], [215, 80, 315, 230]],
+    "small face, tag wider than the box": [[300, 150, 340, 190]],
+    "three in a row near the bottom": [[60, 250, 160, 350], [170, 250, 270, 350], [280, 250, 380, 350]],
+    "stacked": [[200, 20, 280, 100], [200, 130, 280, 210], [200, 240, 280, 320]],
+    "group of five": [[222, 78, 321, 177], [314, 252, 417, 355], [433, 224, 521, 312], [529, 322, 644, 437]],
+    "crowd of 30": crowd(5, 6, 50, 40),
+    **{f"random {seed}": random_boxes(seed, 3 + seed % 9) for seed in range(12)},
+}
+
+
+def scene_result(boxes: list[list[float]], index: int = 0) -> FrameResult:
+    n = len(boxes)
+    tops = [EMOTIONS[i % len(EMOTIONS)] for i in range(n)]
+    va = [[0.3 * ((i % 5) - 2), 0.2] for i in range(n)]
+    result = make_result(boxes, top=tops, va=va, track_ids=list(range(n)), timings_ms={"total": 7.5})
+    return FrameResult(Frame(result.frame.image, index, index * 40.0), result.faces, result.timings_ms)
+
+
+def overlapping(placed: list, boxes: list) -> list[str]:
+    from affectlens.render import overlapping as check  # imported here: the other tests run without it
+
+    return check(placed, boxes)
+
+
+def assert_clean_layout(overlay: Overlay, height: int = 360, width: int = 640) -> None:
+    """Nothing the overlay placed covers another face or another item, and everything is inside the image."""
+    assert overlapping(overlay.last_placed, overlay.last_boxes) == []
+    for placed in overlay.last_placed:
+        x1, y1, x2, y2 = placed.rect
+        assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height, placed
+
+
+@pytest.mark.parametrize("scene", list(SCENES))
+def test_no_label_or_panel_covers_another_face_or_each_other(scene: str) -> None:
+    overlay = Overlay(va_plane=True)
+    for index in range(3):  # a few frames: sparklines get history, places are reused from the last frame
+        result = scene_result(SCENES[scene], index)
+        overlay.annotate(result.frame.image.copy(), result, fps=30.0)
+        assert_clean_layout(overlay)
+    visible = sum(placer_visible(box) for box in overlay.last_boxes)
+    labels = [p for p in overlay.last_placed if p.kind == "label"]
+    assert len(labels) >= min(visible, 1)  # at least one label, whatever the crowd
+    if scene == "side by side":  # room for nearly everything: label, tag and bars of both faces are drawn
+        kinds = [(p.face, p.kind) for p in overlay.last_placed]
+        assert all((face, kind) in kinds for face in (0, 1) for kind in ("label", "va", "bars"))
+        assert (-1, "hud") in kinds and (-1, "va_plane") in kinds
+
+
+def placer_visible(box: tuple[int, int, int, int] | None, height: int = 360, width: int = 640) -> bool:
+    return box is not None and box[2] > 0 and box[3] > 0 and box[0] < width and box[1] < height
+
+
+@pytest.mark.parametrize(
+    "scene", ["side by side", "three in a row near the bottom", "stacked", "group of five", "random 3"]
+)
+def test_overlay_leaves_every_face_visible(scene: str) -> None:
+    """Pixels inside each face box (within its border) are untouched: no panel, tag or label of any face on it."""
+    result = scene_result(SCENES[scene])
+    overlay = Overlay()
+    out = overlay.annotate(result.frame.image.copy(), result, fps=30.0)
+    diff = changed(result.frame.image, out)
+    for face, (x1, y1, x2, y2) in enumerate(SCENES[scene]):
+        inner = np.zeros_like(diff)
+        # Within the border, which runs along the image edge where the box is cut by it.
+        inner[max(int(y1), 0) + 3 : min(int(y2), 360) - 3, max(int(x1), 0) + 3 : min(int(x2), 640) - 3] = True
+        for own in getattr(overlay, "last_placed", []):  # a label may sit inside its own box when nothing else fits
+            if own.face == face and own.kind == "label":
+                inner[own.rect[1] : own.rect[3], own.rect[0] : own.rect[2]] = False
+        assert not (diff & inner).any(), f"something was drawn inside the face box {(x1, y1, x2, y2)}"
+
+
+def test_a_crowd_collapses_to_one_line_labels() -> None:
+    boxes = crowd(5, 6, 50, 40)
+    result = scene_result(boxes)
+    overlay = Overlay()
+    overlay.annotate(result.frame.image.copy(), result, fps=30.0)
+    labels = [p for p in overlay.last_placed if p.face >= 0]
+    assert {p.kind for p in labels} == {"label"}  # 30 faces > detail_faces: no bars, tags or sparklines
+    visible = sum(placer_visible(box) for box in overlay.last_boxes)
+    assert visible == 24 and len(labels) == visible  # every face in the image keeps a label (one row is below it)
+    assert len({p.rect[3] - p.rect[1] for p in labels}) == 1  # all of one height
+    assert_clean_layout(overlay)
+
+
+def test_label_shrinks_before_it_is_left_out() -> None:
+    # Boxes touching left, right and each other: the label is wider than the box and has little room.
+    result = scene_result([[0, 0, 60, 360], [62, 0, 122, 360], [124, 0, 184, 360]])
+    labels = LabelAnnotator()
+    labels.annotate(result.frame.image.copy(), result)
+    # Full text where it fits, smaller text or the short text otherwise, never over another face.
+    assert labels.last_placed and all(p.kind == "label" for p in labels.last_placed)
+    assert overlapping(labels.last_placed, [tuple(b) for b in result.faces.xyxy.astype(int).tolist()]) == []
+
+
+def test_places_stay_put_from_frame_to_frame() -> None:
+    overlay = Overlay()
+    slots = []
+    for index in range(5):
+        moved = [[100 + 2 * index, 80, 200 + 2 * index, 230], [330, 80, 430, 230]]
+        result = scene_result(moved, index)
+        overlay.annotate(result.frame.image.copy(), result, fps=30.0)
+        slots.append(sorted((p.face, p.kind, p.slot) for p in overlay.last_placed))
+    assert all(s == slots[0] for s in slots)
+
+
+def test_text_is_sized_from_the_frame_resolution() -> None:
+    def label_height(height: int, width: int) -> int:
+        lay = layout_for(height, width)
+        return text_size("happy 87% #3", lay.font_scale, lay.font_thickness)[1]
+
+    assert label_height(360, 640) == 12  # 360p: 12-pixel capitals
+    assert 8 <= label_height(240, 320) < label_height(360, 640) < label_height(720, 1280) < label_height(2160, 3840)
+    # Growing slower than the image: on 4K the labels are a few percent of the height, not 66-pixel letters.
+    assert label_height(2160, 3840) <= 40
+
+
+def test_hud_shows_no_frame_rate_before_one_was_measured() -> None:
+    result = make_result([[100, 80, 220, 230]], top=["happy"], timings_ms={"total": 6.64})
+    assert HudAnnotator().text(result, fps=0.0) == "6.6 ms  1 face"  # a 1-frame video: no "0.0 fps"
+    assert HudAnnotator().text(result, fps=None) == "6.6 ms  1 face"
+
+
+def test_hud_moves_to_a_free_corner() -> None:
+    result = make_result([[0, 0, 200, 100]], top=["happy"])  # a face in the top-left corner
+    hud = HudAnnotator()
+    hud.annotate(result.frame.image.copy(), result, fps=25.0)
+    assert hud.last_region is not None and hud.last_region[0] > 200  # top-right instead
+
+
+def test_draw_names_choose_the_parts() -> None:
+    from affectlens.render import DEFAULT_DRAW, parse_draw
+
+    assert parse_draw("boxes,labels") == {name: name in ("boxes", "labels") for name in ELEMENTS}
+    assert set(DEFAULT_DRAW) == {n for n, on in parse_draw("default").items() if on}
+    assert all(parse_draw("all").values()) and not any(parse_draw("none").values())
+    assert parse_draw(" Labels , plane ")["va_plane"]
+    with pytest.raises(ValueError, match=r"unknown part to draw 'nose'.*boxes"):
+        parse_draw("boxes,nose")
+    result = scene_result([[100, 80, 200, 230]])
+    overlay = Overlay.from_draw("labels,hud")
+    overlay.annotate(result.frame.image.copy(), result, fps=30.0)
+    assert sorted(p.kind for p in overlay.last_placed) == ["hud", "label"]
+    default = Overlay()
+    assert [n for n in ELEMENTS if default.is_enabled(n)] == [n for n in ELEMENTS if n in DEFAULT_DRAW]
+
+
+@pytest.mark.slow
+def test_real_frames_have_no_label_over_another_face(shared_data) -> None:
+    """The real pipeline on every frame of the Hamilton clip (several people, cuts), on the 5-face photo and on a
+    2x2 mosaic of it (20 faces): no label or panel covers another face or another label, all inside the frame."""
+    from affectlens.io import open_source
+    from affectlens.pipeline import Analyzer
+
+    video = shared_path("videos", "short_hamilton_clip.mp4")
+    photo = cv2.imread(str(shared_path("images", "multi_face.jpg")))
+    checked, most_faces, tracks = 0, 0, set()
+    with Analyzer() as analyzer:
+        overlay = Overlay(va_plane=True)
+        with open_source(video) as source:
+            for frame in source:
+                result = analyzer.analyze_frame(frame, sequential=True)
+                overlay.annotate(frame.image, result, fps=30.0)
+                assert overlapping(overlay.last_placed, overlay.last_boxes) == [], f"frame {frame.index}"
+                checked += 1
+                most_faces = max(most_faces, len(result.faces))
+                tracks.update(result.faces.track_id.tolist())
+        for image in (photo, np.vstack([np.hstack([photo, photo])] * 2)):
+            result = analyzer.analyze_image(image)
+            overlay = Overlay()
+            overlay.annotate(image.copy(), result, fps=30.0)
+            assert overlapping(overlay.last_placed, overlay.last_boxes) == []
+            labels = [p for p in overlay.last_placed if p.kind == "label"]
+            assert len(labels) == len(result.faces) >= 5  # every face of the photo keeps its label
+    assert checked == 275 and most_faces >= 2 and len(tracks - {-1}) >= 4

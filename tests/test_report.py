@@ -106,7 +106,7 @@ def test_load_records_names_the_missing_field(tmp_path):
         for f in record["faces"]:
             f.pop("track_id", None)
     old[0]["faces"] = []
-    with pytest.raises(ValueError, match=r"record 2 has no 'track_id' in its faces: re-run `affectlens analyze`"):
+    with pytest.raises(ValueError, match=r"record 2 has no 'track_id' in its faces: a video analysed with --no-track"):
         load_records(write_jsonl(tmp_path / "old.jsonl", old))
     other = session()
     del other[3]["faces"][0]["probs"]
@@ -120,6 +120,44 @@ def test_load_records_names_the_missing_field(tmp_path):
     assert load_records(write_jsonl(tmp_path / "empty.jsonl", [{"frame": 0, "timestamp_ms": 0.0, "faces": []}]))
 
 
+def test_load_records_of_binary_data_names_the_file(tmp_path):
+    path = tmp_path / "clip.jsonl"
+    path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)))
+    with pytest.raises(ValueError, match=r"clip\.jsonl is not a text file .*affectlens analyze --jsonl"):
+        load_records(path)
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"frame": 0,')
+    with pytest.raises(ValueError, match=r"broken\.json:1: not valid JSON"):
+        load_records(broken)
+
+
+def still_images() -> list[dict]:
+    """Records of a folder of two images as ``affectlens analyze photos/`` writes them: a ``file`` per image, no
+    track ids, and no valence/arousal (a model without a trained valence/arousal head)."""
+    records = []
+    for i, (name, emotions) in enumerate((("a.jpg", ["happy", "happy", "sad"]), ("b.png", ["neutral"]))):
+        faces = [face(None, e, valence=0.0) for e in emotions]
+        for f in faces:
+            for key in ("valence", "arousal", "engagement", "raw"):
+                del f[key]
+        records.append({"frame": i, "timestamp_ms": 0.0, "file": name, "faces": faces, "timings_ms": {}})
+    return records
+
+
+def test_report_of_still_images_summarises_all_faces(tmp_path):
+    records = load_records(write_jsonl(tmp_path / "photos.jsonl", still_images()))  # no "re-run with tracking"
+    report = build_report(records)
+    assert report["tracks"] == {} and report["images"] == 2
+    assert "still images" in report["note"] and "not tracked" in report["note"]
+    summary = report["all_faces"]
+    assert summary["faces"] == 4 and summary["dominant_emotion"] == "happy"
+    assert summary["emotions"] == {"happy": 0.5, "sad": 0.25, "neutral": 0.25}
+    assert summary["valence"] is None and summary["engagement"] is None
+    text = format_report(report)
+    assert "all 4 faces of 2 images" in text and "happy 50%" in text
+    json.dumps(report)
+
+
 def test_timeline_png(tmp_path):
     records = session()
     path = plot_timeline(records, build_report(records), tmp_path / "timeline.png")
@@ -129,34 +167,62 @@ def test_timeline_png(tmp_path):
     assert empty.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_timeline_caps_the_number_of_tracks(tmp_path):
+def saved_figure(records: list[dict], tmp_path, **kwargs):
+    """The matplotlib Figure that plot_timeline saves for ``records``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    records = []
-    for i in range(30):  # 9 tracks; track k lives for k + 3 frames, with a gap in track 8
-        faces = [face(k, EMOTIONS[k % 8], valence=0.1 * k) for k in range(9) if i < k + 3 and not (k == 8 and i == 5)]
-        records.append({"frame": i, "timestamp_ms": i * 40.0, "faces": faces})
-    report = build_report(records)
     saved = []
     original = plt.Figure.savefig
 
-    def spy(fig, *args, **kwargs):
+    def spy(fig, *args, **kw):
         saved.append(fig)
-        return original(fig, *args, **kwargs)
+        return original(fig, *args, **kw)
 
     plt.Figure.savefig = spy
     try:
-        plot_timeline(records, report, tmp_path / "many.png")
+        plot_timeline(records, build_report(records), tmp_path / "timeline.png", **kwargs)
     finally:
         plt.Figure.savefig = original
-    fig = saved[0]
-    titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_title(loc="left")]
-    assert len(titles) == 6 and all(t.startswith("track ") for t in titles)
-    assert not any(t.startswith(("track 0:", "track 1:", "track 2:")) for t in titles)  # the 3 shortest are left out
-    assert "6 longest of 9 tracks" in fig.get_suptitle()
+    return saved[0]
+
+
+def staggered(tracks: int, frames: int = 30) -> list[dict]:
+    """``frames`` frames at 25 fps; track k lives for k + 3 frames, from frame k, with a gap in track 8."""
+    records = []
+    for i in range(frames):
+        faces = [
+            face(k, EMOTIONS[k % 8], valence=0.1 * (k % 10))
+            for k in range(tracks)
+            if k <= i < 2 * k + 3 and not (k == 8 and i == 12)
+        ]
+        records.append({"frame": i, "timestamp_ms": i * 40.0, "faces": faces})
+    return records
+
+
+def test_timeline_has_one_compact_row_per_person_on_a_shared_time_axis(tmp_path):
+    """Several people: one row each (not three panels each, mostly empty), all on the session's time axis, each
+    drawn only while that person was present."""
+    fig = saved_figure(staggered(9), tmp_path)
+    rows = [ax for ax in fig.axes if ax.get_ylabel().startswith("track ")]
+    assert len(fig.axes) == len(rows) == 9  # every person, one row each
+    assert [ax.get_ylabel().split("\n")[0] for ax in rows] == [f"track {k}" for k in range(9)]  # by first appearance
+    assert fig.get_figheight() < 1.5 + 1.0 * len(rows)  # about an inch per person, not 3.3
+    assert all(ax.get_xlim() == pytest.approx((0.0, 1.16)) for ax in rows)  # one shared time axis, the session
+    for k, ax in enumerate(rows):  # drawn where the person was present: from frame k to frame 2k + 2
+        xs = np.concatenate([np.asarray(c.get_paths()[0].vertices)[:, 0] for c in ax.collections])
+        assert xs.min() == pytest.approx(k * 0.04) and xs.max() <= (2 * k + 2) * 0.04 + 0.021
+    assert "9 tracks" in fig.get_suptitle()
+
+
+def test_timeline_caps_the_number_of_tracks(tmp_path):
+    fig = saved_figure(staggered(20, frames=45), tmp_path)
+    labels = [ax.get_ylabel().split("\n")[0] for ax in fig.axes]
+    assert len(labels) == 16 and all(label.startswith("track ") for label in labels)
+    assert not any(label in ("track 0", "track 1", "track 2", "track 3") for label in labels)  # the 4 shortest
+    assert "16 longest of 20 tracks" in fig.get_suptitle()
 
 
 def test_write_report_and_round_trip_from_the_pipeline_stages(tmp_path):

@@ -56,10 +56,12 @@ def test_jsonl_is_valid_after_every_write(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     results = [make_result(i, n_faces=i % 3) for i in range(5)]
     with JsonlSink(path) as sink:
-        assert path.read_text() == ""  # created at construction
+        partial = sink.temp_path
+        assert partial == tmp_path / "out.partial.jsonl" and partial.read_text() == ""  # created at construction
+        assert not path.exists()  # renamed into place by close()
         for n, result in enumerate(results, start=1):
             sink.write(result)
-            lines = path.read_text().splitlines()  # read back mid-run: flushed
+            lines = partial.read_text().splitlines()  # read back mid-run: flushed
             assert len(lines) == n
             assert json.loads(lines[-1]) == result.to_record()
     assert read_jsonl(path) == [r.to_record() for r in results]
@@ -87,21 +89,26 @@ def test_read_jsonl_rejects_corruption_in_the_middle(tmp_path: Path) -> None:
         read_jsonl(path)
 
 
-def test_killed_writer_leaves_valid_jsonl_and_json(tmp_path: Path) -> None:
+def test_killed_writer_leaves_valid_partial_files_and_the_previous_ones(tmp_path: Path) -> None:
+    (tmp_path / "k.jsonl").write_text("previous\n")
     script = f"""
 import os, sys, time
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from test_sinks import make_result
-from affectlens.io import JsonArraySink, JsonlSink
+from affectlens.io import JsonArraySink, JsonlSink, CsvSink
 a, b = JsonlSink({str(tmp_path / "k.jsonl")!r}), JsonArraySink({str(tmp_path / "k.json")!r})
+c = CsvSink({str(tmp_path / "k.csv")!r})
 for i in range(7):
-    a.write(make_result(i)); b.write(make_result(i))
+    a.write(make_result(i)); b.write(make_result(i)); c.write(make_result(i))
 os.kill(os.getpid(), 9)  # no close(), no atexit, no buffered flush: like a crash
 """
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert proc.returncode == -9, proc.stderr
-    assert len(read_jsonl(tmp_path / "k.jsonl")) == 7
-    assert [r["frame"] for r in json.loads((tmp_path / "k.json").read_text())] == list(range(7))
+    assert (tmp_path / "k.jsonl").read_text() == "previous\n"  # replaced only by a finished run
+    assert not (tmp_path / "k.json").exists() and not (tmp_path / "k.csv").exists()
+    assert len(read_jsonl(tmp_path / "k.partial.jsonl")) == 7
+    assert [r["frame"] for r in json.loads((tmp_path / "k.partial.json").read_text())] == list(range(7))
+    assert [r["frame"] for r in _csv_rows(tmp_path / "k.partial.csv")] == [str(i) for i in range(7)]
 
 
 def test_nan_and_numpy_values_become_valid_json(tmp_path: Path) -> None:
@@ -122,10 +129,11 @@ def test_json_array_is_valid_after_every_write(tmp_path: Path) -> None:
     path = tmp_path / "out.json"
     results = [make_result(i, n_faces=i % 2) for i in range(4)]
     with JsonArraySink(path) as sink:
-        assert json.loads(path.read_text()) == []
+        partial = sink.temp_path
+        assert json.loads(partial.read_text()) == []
         for n, result in enumerate(results, start=1):
             sink.write(result)
-            assert json.loads(path.read_text()) == [r.to_record() for r in results[:n]]
+            assert json.loads(partial.read_text()) == [r.to_record() for r in results[:n]]
     assert json.loads(path.read_text()) == [r.to_record() for r in results]
 
 
@@ -138,17 +146,20 @@ def _csv_rows(path: Path) -> list[dict[str, str]]:
 def test_csv_one_row_per_face_valid_after_every_write(tmp_path: Path) -> None:
     path = tmp_path / "out.csv"
     with CsvSink(path) as sink:
-        sink.write(make_result(0, n_faces=0))  # no face: no row, header not known yet
-        assert path.read_text() == ""
+        sink.write(make_result(0, n_faces=0))  # no face: no row, only the header
+        partial = sink.temp_path
+        assert partial.read_text().count("\n") == 1
         sink.write(make_result(1, n_faces=2))
-        rows = _csv_rows(path)
+        rows = _csv_rows(partial)
         assert len(rows) == 2
         sink.write(make_result(2, n_faces=0))
         sink.write(make_result(3, n_faces=1))
-        rows = _csv_rows(path)
+        rows = _csv_rows(partial)
     assert list(rows[0]) == [
         *("frame", "timestamp_ms", "face", "track_id", "x1", "y1", "x2", "y2", "score"),
-        *("emotion", "confidence", "valence", "arousal", "p_angry", "p_happy", "p_neutral"),
+        *("emotion", "confidence", "valence", "arousal", "engagement", "p_angry", "p_happy", "p_neutral"),
+        *("raw_emotion", "raw_valence", "raw_arousal", "raw_p_angry", "raw_p_happy", "raw_p_neutral"),
+        *("timings_ms_detect", "timings_ms_emotion", "timings_ms_track", "timings_ms_total"),
     ]
     assert [(r["frame"], r["face"], r["track_id"]) for r in rows] == [("1", "0", "0"), ("1", "1", "1"), ("3", "0", "0")]
     first = rows[0]
@@ -164,8 +175,9 @@ def test_csv_one_row_per_face_valid_after_every_write(tmp_path: Path) -> None:
 def test_csv_unclassified_faces_and_fixed_labels(tmp_path: Path) -> None:
     path = tmp_path / "out.csv"
     with CsvSink(path, labels=("happy", "sad")) as sink:
-        assert path.read_text().startswith("frame,") and path.read_text().rstrip().endswith("p_happy,p_sad")
         sink.write(make_result(0, n_faces=1))  # labels angry/happy/neutral: matched by name
+        text = sink.temp_path.read_text()
+        assert text.startswith("frame,") and "p_happy,p_sad,raw_emotion" in text
         sink.write(make_result(1, n_faces=1, classified=False))
     rows = _csv_rows(path)
     assert (rows[0]["p_happy"], rows[0]["p_sad"]) == ("0.7", "")
@@ -176,7 +188,7 @@ def test_csv_without_any_face_still_has_a_header(tmp_path: Path) -> None:
     path = tmp_path / "out.csv"
     with CsvSink(path) as sink:
         sink.write(make_result(0, n_faces=0))
-    assert path.read_text().strip() == ",".join(CsvSink.COLUMNS)
+    assert path.read_text().strip() == ",".join(CsvSink.header(LABELS, timings=CsvSink.TIMING_STAGES))
 
 
 # -- unwritable paths ------------------------------------------------------------------------------------------------
@@ -254,7 +266,7 @@ def test_video_sink_resizes_other_sizes_instead_of_dropping(tmp_path: Path, capl
     capture = cv2.VideoCapture(str(path))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 2
     capture.release()
-    assert "resizing 32x24" in caplog.text
+    assert "fitting 32x24" in caplog.text
 
 
 def test_video_sink_rejects_bad_arguments(tmp_path: Path) -> None:
@@ -269,11 +281,11 @@ def test_metrics_one_row_per_second_with_final_partial(tmp_path: Path) -> None:
     path = tmp_path / "metrics.csv"
     now = [100.0]
     sink = MetricsSink(path, clock=lambda: now[0])
-    assert path.read_text().strip() == "second,frames,fps,cpu_percent,rss_mb,faces"
+    assert sink.temp_path.read_text().strip() == "second,frames,fps,cpu_percent,rss_mb,faces"
     for t, n_faces in [(0.0, 1), (0.2, 2), (0.5, 0), (1.1, 1), (1.3, 1), (3.2, 3)]:
         now[0] = 100.0 + t
         sink.write(make_result(0, n_faces=n_faces))
-    rows = _csv_rows(path)  # valid mid-run: seconds 0..2 are done (2 had no frame)
+    rows = _csv_rows(sink.temp_path)  # valid mid-run: seconds 0..2 are done (2 had no frame)
     assert [(r["second"], r["frames"], r["fps"], r["faces"]) for r in rows] == [
         ("0", "3", "3.0", "3"),
         ("1", "2", "2.0", "2"),
@@ -314,3 +326,167 @@ def test_open_sink_picks_the_format_from_the_extension(tmp_path: Path) -> None:
         assert isinstance(sink, VideoSink)
     with pytest.raises(SinkError, match="unknown output format"):
         open_sink(tmp_path / "a.parquet")
+
+
+# -- replacing files safely ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["jsonl", "json", "csv", "metrics", "video"])
+def test_existing_file_is_replaced_only_when_the_sink_closes(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / ("out.mp4" if kind == "video" else "out")
+    path.write_bytes(b"previous run")
+    sink = _sink_for(kind, path)
+    sink.write(make_result(0, size=(64, 48)))
+    assert path.read_bytes() == b"previous run"  # the previous output survives until this one is complete
+    sink.close()
+    assert path.read_bytes() != b"previous run" and sink.kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # no .partial file left
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "json", "csv", "metrics", "video"])
+def test_sink_closed_without_frames_leaves_nothing_and_keeps_the_previous_file(tmp_path: Path, kind: str) -> None:
+    new = _sink_for(kind, tmp_path / ("new.mp4" if kind == "video" else "new"))  # a run that failed before frame 0
+    new.close()
+    old_path = tmp_path / ("old.mp4" if kind == "video" else "old")
+    old_path.write_bytes(b"previous run")
+    with _sink_for(kind, old_path):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == [old_path.name]
+    assert old_path.read_bytes() == b"previous run"
+
+
+def test_symlinked_output_replaces_its_target_and_keeps_the_link(tmp_path: Path) -> None:
+    target = tmp_path / "real.jsonl"
+    target.write_text("old\n")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(target)
+    with JsonlSink(link) as sink:
+        sink.write(make_result(0))
+    assert link.is_symlink() and len(read_jsonl(target)) == 1
+
+
+def test_partial_name_never_clobbers_an_existing_file(tmp_path: Path) -> None:
+    (tmp_path / "out.partial.jsonl").write_text("someone else's\n")
+    with JsonlSink(tmp_path / "out.jsonl") as sink:
+        assert sink.temp_path == tmp_path / "out.partial-2.jsonl"
+        sink.write(make_result(0))
+    assert (tmp_path / "out.partial.jsonl").read_text() == "someone else's\n"
+
+
+def test_existing_file_keeps_its_permissions(tmp_path: Path) -> None:
+    path = tmp_path / "out.csv"
+    path.write_text("old\n")
+    path.chmod(0o640)
+    with CsvSink(path) as sink:
+        sink.write(make_result(0))
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+@pytest.mark.parametrize("kind", ["jsonl", "video"])
+def test_a_directory_that_refuses_new_files_is_named_with_the_real_reason(kind: str) -> None:
+    with pytest.raises(SinkError) as error:
+        _sink_for(kind, Path("/proc/affectlens-test"))
+    assert "cannot create files in /proc" in str(error.value)
+    assert "no such directory" not in str(error.value) and "encode" not in str(error.value)
+
+
+# -- full disk -------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def tiny_fs(tmp_path: Path) -> Path:
+    """A real 256 KiB filesystem (tmpfs), so writes fail with ENOSPC as on a full disk."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    if sys.platform != "linux":
+        pytest.skip("mounting a tiny tmpfs needs Linux")
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tiny tmpfs here (needs root): {proc.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", "--lazy", str(mount_point)], check=False)  # lazy: even with a file left open
+
+
+def _noise_result(index: int, size: tuple[int, int] = (320, 240)) -> FrameResult:
+    rng = np.random.default_rng(index)
+    image = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)  # incompressible: fills the disk fast
+    return FrameResult(frame=Frame(image, index=index, timestamp_ms=index * 40.0), faces=Faces.empty(LABELS))
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "json", "csv"])
+def test_full_disk_fails_naming_the_file_and_keeps_the_complete_records(tiny_fs: Path, kind: str) -> None:
+    path = tiny_fs / f"out.{kind}"
+    sink = _sink_for(kind, path)
+    padding = "x" * 3000
+    with pytest.raises(SinkError) as error:
+        for i in range(5000):  # megabytes of records into 256 KiB
+            result = make_result(i, n_faces=3)
+            result.extras["padding"] = padding
+            sink.write(result)
+    assert str(error.value).lower().startswith(f"cannot write {path}: no space left on device")
+    written = sink.frames_written
+    assert 10 < written < 5000
+    sink.close()  # keeps what is complete
+    if kind == "jsonl":
+        text = path.read_text()
+        assert text.endswith("\n") and [r["frame"] for r in read_jsonl(path)] == list(range(written))
+    elif kind == "json":
+        assert [r["frame"] for r in json.loads(path.read_text())] == list(range(written))
+    else:
+        frames = [int(r["frame"]) for r in _csv_rows(path)]
+        assert sorted(set(frames)) == list(range(written)) and len(frames) == 3 * written
+    assert sorted(p.name for p in tiny_fs.iterdir()) == [path.name]
+
+
+@pytest.mark.parametrize("suffix", [".avi", ".mp4"])
+def test_full_disk_while_writing_a_video_is_an_error_and_keeps_the_previous_file(tiny_fs: Path, suffix: str) -> None:
+    path = tiny_fs / f"out{suffix}"
+    path.write_bytes(b"previous video")  # 14 bytes: almost the whole filesystem stays free for the new one
+    sink = VideoSink(path, fps=25.0, size=(320, 240))
+    with pytest.raises(SinkError) as error:
+        for i in range(200):  # ~200 x 50 KB of noise frames into 256 KiB
+            sink.write(_noise_result(i))
+        sink.close()
+    assert str(error.value).startswith(f"cannot write {path}: No space left on device")
+    sink.close()
+    assert path.read_bytes() == b"previous video"
+    assert sorted(p.name for p in tiny_fs.iterdir()) == [path.name]  # the incomplete video was removed
+
+
+def test_video_that_fits_the_small_disk_is_kept(tiny_fs: Path) -> None:
+    path = tiny_fs / "out.avi"
+    with VideoSink(path, fps=25.0, size=(64, 48)) as sink:
+        for i in range(10):
+            sink.write(make_result(i * 20))
+    capture = cv2.VideoCapture(str(path))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 10
+    capture.release()
+
+
+# -- video size ------------------------------------------------------------------------------------------------------
+def test_odd_sized_video_is_cropped_by_one_pixel_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "odd.avi"
+    image = np.zeros((49, 65, 3), np.uint8)
+    image[:, :32] = 255  # left half white: a crop keeps the edge at column 32, a resize would move it
+    with caplog.at_level(logging.WARNING), VideoSink(path, fps=10, size=(65, 49)) as sink:
+        sink.write(image)
+    assert "even width and height: writing 64x48" in caplog.text and "65x49" in caplog.text
+    capture = cv2.VideoCapture(str(path))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok and frame.shape == (48, 64, 3)
+    assert frame[:, 28].mean() > 200 and frame[:, 36].mean() < 50
+
+
+def test_whole_file_written_on_a_full_disk_leaves_the_previous_file_intact(tiny_fs: Path) -> None:
+    from affectlens.cli import _write_text  # what `report --json` and `evaluate --json` write with
+
+    path = tiny_fs / "report.json"
+    path.write_text('{"previous": true}\n')
+    with pytest.raises(Exception, match=r"cannot write .*report\.json: No space left on device"):
+        _write_text(str(path), "x" * 400_000)
+    assert path.read_text() == '{"previous": true}\n'
+    assert sorted(p.name for p in tiny_fs.iterdir()) == ["report.json"]
+    _write_text(str(path), '{"new": true}')
+    assert path.read_text() == '{"new": true}\n'

@@ -10,7 +10,7 @@ import pytest
 
 from affectlens.core import RAW_PROBS, RAW_VALENCE_AROUSAL, SHOWN_LABEL, UNCERTAIN, Faces
 from affectlens.emotions import EMOTIONS
-from affectlens.track.smoothing import EmotionSmoother, ema_alpha
+from affectlens.track.smoothing import DEFAULT_UNCERTAIN_BELOW, EmotionSmoother, ema_alpha
 
 NEGATIVE = {"sad", "fear", "angry", "disgust", "contempt"}
 
@@ -174,6 +174,34 @@ def test_uncertain_below_threshold_with_a_small_band():
     assert EmotionSmoother(uncertain_below=0.0).update(make_faces([uniform]), 0).data[SHOWN_LABEL][0] != UNCERTAIN
     # the record's "emotion" is the shown label
     assert smoother.update(make_faces([uniform]), 240).to_records()[0]["emotion"] == UNCERTAIN
+
+
+def test_confidence_is_the_smoothed_probability_of_the_held_label():
+    """Issue 9 #9: a brief other emotion leaves the held label shown; confidence must be the held label's probability
+    (it was the top label's: "sad" shown with confidence 0.72 while P(sad) was 0.19)."""
+    smoother = EmotionSmoother(tau_ms=0.0, min_hold_ms=400.0)
+    run(smoother, [(t, one_hot("sad")) for t in np.arange(0.0, 1000.0, 40.0)])
+    out = smoother.update(make_faces([one_hot("happy", 0.72)]), 1040.0)
+    record = out.to_records()[0]
+    assert record["emotion"] == "sad" and record["raw"]["emotion"] == "happy"
+    assert record["confidence"] == pytest.approx(record["probs"]["sad"]) and record["confidence"] < 0.1
+    uniform = np.full(len(EMOTIONS), 1 / len(EMOTIONS), np.float32)
+    record = smoother.update(make_faces([uniform]), 1080.0).to_records()[0]
+    assert record["emotion"] == UNCERTAIN and record["confidence"] == pytest.approx(1 / len(EMOTIONS), abs=1e-4)
+
+
+def test_threshold_defaults_when_the_model_has_none_and_applies_to_raw_probs_without_smoothing():
+    from affectlens.track.smoothing import label_frame
+
+    assert EmotionSmoother(uncertain_below=None).uncertain_below == DEFAULT_UNCERTAIN_BELOW
+    assert EmotionSmoother(uncertain_below=0.44).uncertain_below == 0.44
+    faces = make_faces([one_hot("happy", 0.40), one_hot("sad", 0.9)], [-1, -1])
+    assert label_frame(faces, 0.44).emotion == [UNCERTAIN, "sad"]
+    assert label_frame(faces, None).emotion == ["happy", "sad"]  # 0.40 is above the default 0.3
+    assert label_frame(faces, 0.0).emotion == ["happy", "sad"]
+    assert SHOWN_LABEL not in faces.data  # input untouched
+    smoothed = EmotionSmoother(uncertain_below=0.0).update(faces, 0.0)
+    assert label_frame(smoothed, 0.44) is smoothed  # a smoother's label stays
 
 
 def test_moving_window_of_the_last_n_observations():

@@ -1,15 +1,19 @@
-"""Frame sources: real clips, synthetic videos, folders, errors, live dropping and clean shutdown."""
+"""Frame sources: real clips, synthetic videos, folders, errors, modes, live dropping and clean shutdown."""
 
 from __future__ import annotations
 
 import contextlib
 import http.server
 import logging
+import os
 import re
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -17,7 +21,9 @@ import pytest
 
 from affectlens.core import Frame
 from affectlens.io import FrameSource, SourceError, open_source
+from affectlens.io.capture_source import CaptureSource
 from affectlens.io.sources import redact_url
+from mp4_boxes import media_timescale, set_rotation, set_sample_durations
 
 
 def _gray(image: np.ndarray) -> int:
@@ -60,14 +66,17 @@ def test_no_face_clip_stops_at_95_of_98_and_says_so(shared_data: Path, caplog: p
     assert "95 of 98" in caplog.text
 
 
-def test_http_stream_with_password_is_redacted(shared_data: Path) -> None:
-    data = (shared_data / "videos" / "single_face.mp4").read_bytes()
+@pytest.fixture
+def http_file() -> Iterator[Callable[[bytes], str]]:
+    """Serve bytes over HTTP on a free local port, with Range requests (FFmpeg seeks in mp4): ``url = serve(data)``."""
+    served: dict[str, bytes] = {}
 
-    class RangeHandler(http.server.BaseHTTPRequestHandler):  # FFmpeg seeks in mp4: it needs Range requests
+    class RangeHandler(http.server.BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
             pass
 
         def do_GET(self) -> None:
+            data = served[self.path]
             match = re.match(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
             start = int(match.group(1)) if match else 0
             end = int(match.group(2)) if match and match.group(2) else len(data) - 1
@@ -82,15 +91,93 @@ def test_http_stream_with_password_is_redacted(shared_data: Path) -> None:
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), RangeHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def serve(data: bytes, name: str = "/clip.mp4", credentials: str = "") -> str:
+        served[name] = data
+        return f"http://{credentials}127.0.0.1:{server.server_port}{name}"
+
+    yield serve
+    server.shutdown()
+    server.server_close()
+
+
+def test_http_stream_with_password_is_redacted(shared_data: Path, http_file: Callable[..., str]) -> None:
+    url = http_file((shared_data / "videos" / "single_face.mp4").read_bytes(), credentials="user:secret@")
+    with open_source(url) as source:
+        assert source.kind == "stream" and "secret" not in source.name and "user:***@" in source.name
+        frames = list(source)
+    assert len(frames) == 72 and "secret" not in str(frames[0].source)
+
+
+def test_http_url_of_a_video_file_is_read_in_file_mode(shared_data: Path, http_file: Callable[..., str]) -> None:
+    # issue 9 item 5: the 472-frame clip over http gave 79 frames with wall-clock times (it was read live)
+    url = http_file((shared_data / "videos" / "WolfgangLanger_Pexels.mp4").read_bytes())
+    with open_source(url) as source:
+        frames = []
+        for frame in source:
+            time.sleep(0.001)  # a consumer slower than the decoder: file mode waits for it
+            frames.append(frame)
+    assert [f.index for f in frames] == list(range(472)) and source.dropped == 0
+    fps = source.fps
+    assert fps == pytest.approx(23.976, abs=1e-3)
+    assert [f.timestamp_ms for f in frames] == pytest.approx([i * 1000 / fps for i in range(472)], abs=0.5)
+    assert (source.mode, source.live, source.frame_count) == ("file", False, 472)
+    with open_source(url, mode="live") as live_source:  # the choice can be overridden
+        assert live_source.live and live_source.mode == "live"
+
+
+@pytest.mark.slow
+def test_cli_analyses_every_frame_of_a_video_over_http(
+    shared_data: Path, http_file: Callable[..., str], tmp_path: Path
+) -> None:
+    # the issue's reproduction: 472 frames over http gave "analysed 79 of 79" with wall-clock timestamps
+    from affectlens.cli import main
+    from affectlens.io import read_jsonl
+
+    url = http_file((shared_data / "videos" / "WolfgangLanger_Pexels.mp4").read_bytes())
+    out = tmp_path / "records.jsonl"
+    assert main(["analyze", url, "--jsonl", str(out), "--no-progress"]) == 0
+    records = read_jsonl(out)
+    assert [r["frame"] for r in records] == list(range(472))
+    assert [r["timestamp_ms"] for r in records] == pytest.approx([i * 1000 / 23.976 for i in range(472)], abs=0.5)
+
+
+def _mjpeg_stream_handler(frames: int) -> type[http.server.BaseHTTPRequestHandler]:
+    """An HTTP camera: multipart MJPEG of unknown length, one 320x240 JPEG every 10 ms."""
+    rng = np.random.default_rng(0)
+    jpegs = [cv2.imencode(".jpg", rng.integers(0, 255, (240, 320, 3), dtype=np.uint8))[1].tobytes() for _ in range(8)]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                for i in range(frames):
+                    jpeg = jpegs[i % len(jpegs)]
+                    part = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg)
+                    self.wfile.write(part + jpeg + b"\r\n")
+                    time.sleep(0.01)
+
+    return Handler
+
+
+def test_http_stream_of_unknown_length_is_read_live() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _mjpeg_stream_handler(frames=40))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        url = f"http://user:secret@127.0.0.1:{server.server_port}/clip.mp4"
-        with open_source(url, live=False) as source:
-            assert source.kind == "stream" and "secret" not in source.name and "user:***@" in source.name
-            frames = list(source)
+        url = f"http://127.0.0.1:{server.server_port}/camera.mjpg"
+        with open_source(url) as source:
+            assert source.mode == "live" and source.frame_count is None
+        with open_source(url, mode="file") as source:
+            assert source.mode == "file"
+            assert len(list(source)) >= 30  # what the server sent after FFmpeg's probe, none dropped
     finally:
         server.shutdown()
-    assert len(frames) == 72 and "secret" not in str(frames[0].source)
-    assert frames[30].timestamp_ms == pytest.approx(1000.0)  # not live: media time
+        server.server_close()
 
 
 def test_redact_url() -> None:
@@ -118,9 +205,9 @@ def test_file_source_never_drops_for_a_slow_consumer(tiny_video) -> None:
     assert indices == list(range(24)) and source.dropped == 0
 
 
-def test_live_source_drops_oldest_frames_for_a_slow_consumer(tiny_video) -> None:
+def test_live_source_drops_stale_frames_for_a_slow_consumer(tiny_video) -> None:
     path = tiny_video(frames=40, fps=100.0)  # played back in real time: 0.4 s
-    with open_source(path, live=True, queue_size=2) as source:
+    with open_source(path, mode="live", queue_size=2) as source:
         indices = []
         for frame in source:
             time.sleep(0.03)  # ~33 frames/s against 100 produced per second
@@ -129,6 +216,34 @@ def test_live_source_drops_oldest_frames_for_a_slow_consumer(tiny_video) -> None
     assert len(indices) + source.dropped == source.frames_read == 40
     assert indices == sorted(set(indices))  # in order, no repeats
     assert indices[-1] == 39  # the newest frame is never the one dropped: the consumer stays current
+
+
+class _Ticker(FrameSource):
+    """A synthetic camera: a new 8x8 frame every ``period_s`` seconds, ``frames`` in all."""
+
+    def __init__(self, frames: int, period_s: float) -> None:
+        meta = {"kind": "camera", "name": "ticker", "path": None, "fps": 1 / period_s, "frame_count": None}
+        super().__init__(**meta, live=True, queue_size=8, size=(8, 8))
+        self._left, self._period_s, self._next = frames, period_s, 0
+
+    def _next_frame(self) -> Frame | None:
+        if self._left == 0 or self._stop.wait(self._period_s):
+            return None
+        self._left -= 1
+        self._next += 1
+        return Frame(np.zeros((8, 8, 3), np.uint8), index=self._next - 1, timestamp_ms=0.0, source=dict(self._meta))
+
+
+def test_live_source_serves_the_newest_frame_not_a_queue_of_old_ones() -> None:
+    # issue 8/9: live sources kept 8 frames and served the oldest, so analysis ran ~8 frames behind the camera
+    source = _Ticker(frames=24, period_s=0.03)
+    lags = []
+    with source:
+        for frame in source:
+            lags.append(source.frames_read - 1 - frame.index)  # frames decoded after this one: at most the next
+            time.sleep(0.09)  # a consumer 3x slower than the camera
+    assert source.dropped > 0 and len(lags) < 24
+    assert max(lags) <= 2 and sum(lags) / len(lags) <= 1.0  # 1: the next frame may be in flight (2: scheduler slack)
 
 
 def test_break_stops_the_reader_thread(tiny_video) -> None:
@@ -168,6 +283,131 @@ def test_reader_failure_is_raised_as_source_error(tiny_video, monkeypatch: pytes
         list(source)
 
 
+# -- timestamps and rotation: real MP4 files rewritten box by box (tests/mp4_boxes.py), no ffmpeg needed -------------
+def test_variable_frame_rate_video_uses_the_containers_timestamps(tiny_video) -> None:
+    # issue 9 item 6: timestamps came from index / fps; here the first 10 frames last 20 ms and the next 10, 60 ms
+    path = tiny_video(frames=20, fps=25.0)
+    timescale, durations = media_timescale(path)
+    fast, slow = durations[0] // 2, durations[0] * 3 // 2
+    set_sample_durations(path, [fast] * 10 + [slow] * 10)
+    expected = np.cumsum([0] + [fast] * 10 + [slow] * 9) * 1000 / timescale
+    with open_source(path) as source:
+        frames = list(source)
+    assert [_index_of(f.image) for f in frames] == list(range(20))
+    assert [f.timestamp_ms for f in frames] == pytest.approx(expected.tolist(), abs=0.01)
+    assert frames[-1].timestamp_ms == pytest.approx(740.0)  # index / fps said 760 ms
+
+
+def test_containers_with_shifted_or_missing_times_fall_back_to_the_frame_rate(shared_data: Path) -> None:
+    # Megamind.avi: FFmpeg reports each frame's time one frame late, and 0 for the last frame
+    with open_source(shared_data / "videos" / "Megamind.avi") as source:
+        times = [f.timestamp_ms for f in source]
+    fps = source.fps
+    assert fps is not None and len(times) == 270
+    assert times == pytest.approx([i * 1000 / fps for i in range(270)], abs=0.5)
+
+
+class _CaptureWithoutTimes:
+    """A ``cv2.VideoCapture`` stand-in whose container has no timestamps (CAP_PROP_POS_MSEC is always 0)."""
+
+    def __init__(self, frames: int, fps: float | None) -> None:
+        self.left, self.fps = frames, fps
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        self.left -= 1
+        return (True, np.zeros((6, 8, 3), np.uint8)) if self.left >= 0 else (False, None)
+
+    def get(self, prop: int) -> float:
+        return {cv2.CAP_PROP_FPS: self.fps or 0.0, cv2.CAP_PROP_FRAME_COUNT: 5.0}.get(prop, 0.0)
+
+    def set(self, prop: int, value: float) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("fps", "step_ms"), [(20.0, 50.0), (None, 40.0)])  # 40 ms: FALLBACK_FRAME_MS (25 fps)
+def test_a_container_without_times_gets_nominal_frame_times(fps: float | None, step_ms: float) -> None:
+    capture = _CaptureWithoutTimes(frames=5, fps=fps)
+    with CaptureSource(capture, kind="video", name="x", path="x", live=False, queue_size=2) as source:  # type: ignore[arg-type]
+        times = [f.timestamp_ms for f in source]
+    assert times == pytest.approx([i * step_ms for i in range(5)])
+
+
+def test_rotation_metadata_gives_upright_frames_and_size(tiny_video) -> None:
+    # a phone video stored 64x48 with "rotate 90" in its header is shown 48x64; the annotated video was sideways
+    path = tiny_video(frames=6, size=(64, 48))
+    set_rotation(path, 90)
+    with open_source(path) as source:
+        frames = list(source)
+    assert source.size == (48, 64)
+    assert [f.image.shape for f in frames] == [(64, 48, 3)] * 6
+    assert (frames[0].source["width"], frames[0].source["height"]) == (48, 64)
+
+
+def test_annotated_video_of_a_rotated_phone_video_is_upright(tiny_video, tmp_path: Path) -> None:
+    from affectlens.cli import main
+
+    path = tiny_video(frames=4, size=(64, 48))
+    set_rotation(path, 270)
+    output = tmp_path / "annotated.avi"
+    assert main(["analyze", str(path), "--output", str(output), "--no-progress"]) == 0
+    written = cv2.VideoCapture(str(output))
+    size = (written.get(cv2.CAP_PROP_FRAME_WIDTH), written.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    written.release()
+    assert size == (48, 64)
+
+
+# -- one-frame videos and image formats ------------------------------------------------------------------------------
+def test_a_one_frame_video_is_a_still_image(tiny_video) -> None:
+    with open_source(tiny_video(frames=1)) as source:
+        frames = list(source)
+    assert (source.kind, source.fps, source.frame_count, len(frames)) == ("image", None, 1, 1)
+    assert not source.stopped_early and frames[0].timestamp_ms == 0.0
+    with open_source(tiny_video(frames=2, name="two.mp4")) as source:
+        assert source.kind == "video" and len(list(source)) == 2
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Iterator[Any]:
+    from affectlens.pipeline import Analyzer
+
+    with Analyzer() as analyzer:
+        yield analyzer
+
+
+class _Collect:
+    def __init__(self) -> None:
+        self.results: list[Any] = []
+
+    def write(self, result: Any) -> None:
+        self.results.append(result)
+
+
+def _save_as(picture: Path, path: Path) -> Path:
+    """Write the photo ``picture`` in the format ``path`` names (.gif, .webp, .png, _cmyk.jpg, _16bit.png)."""
+    from PIL import Image
+
+    if path.name.endswith("_16bit.png"):
+        cv2.imwrite(str(path), cv2.imread(str(picture)).astype(np.uint16) * 257)
+    elif path.name.endswith("_cmyk.jpg"):
+        Image.open(picture).convert("CMYK").save(path, quality=95)
+    else:
+        Image.open(picture).save(path)
+    return path
+
+
+@pytest.mark.parametrize("name", ["face.gif", "face.webp", "face.png", "face_cmyk.jpg", "face_16bit.png"])
+def test_every_image_format_of_one_face_gives_one_face(shared_data: Path, tmp_path: Path, analyzer, name: str) -> None:
+    # a GIF opened as a one-frame video, where a face needs two detections to be tracked: it reported no face
+    path = _save_as(shared_data / "images" / "single_face.jpg", tmp_path / name)
+    sink = _Collect()
+    analyzer.run(path, [sink])
+    assert len(sink.results) == 1 and len(sink.results[0].faces) == 1
+    assert sink.results[0].frame.source["kind"] == "image"
+
+
 # -- images and folders ----------------------------------------------------------------------------------------------
 def _png(path: Path, value: int, size: tuple[int, int] = (32, 24)) -> Path:
     cv2.imwrite(str(path), np.full((size[1], size[0], 3), value, np.uint8))
@@ -182,24 +422,83 @@ def test_folder_in_natural_order_skips_non_images_with_warning(
     _png(tmp_path / "frame1.png", 10)
     (tmp_path / "notes.txt").write_text("not an image")
     (tmp_path / ".DS_Store").write_bytes(b"\0")
-    (tmp_path / "sub").mkdir()
     with caplog.at_level(logging.WARNING), open_source(tmp_path) as source:
         frames = list(source)
     assert source.kind == "folder" and source.fps is None and source.frame_count == 3 and source.size == (32, 24)
-    assert [Path(f.source["path"]).name for f in frames] == ["frame1.png", "frame2.png", "frame10.png"]
+    assert [f.source["file"] for f in frames] == ["frame1.png", "frame2.png", "frame10.png"]
     assert [_gray(f.image) for f in frames] == [10, 20, 30]
-    assert [f.timestamp_ms for f in frames] == [0.0, 1000.0, 2000.0]
     assert "notes.txt" in caplog.text and ".DS_Store" not in caplog.text
 
 
-def test_folder_skips_undecodable_image_keeping_listing_index(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_folder_order_is_natural_and_case_sensitive(tmp_path: Path) -> None:
+    # documented and the same everywhere: digits as numbers, other characters by code point (upper case first)
+    for i, name in enumerate(["a10.png", "B.png", "a2.png", "a.png", "a02.png", "b1.png"]):
+        _png(tmp_path / name, 10 + 10 * i)
+    with open_source(tmp_path) as source:
+        files = [f.source["file"] for f in source]
+    assert files == ["B.png", "a.png", "a02.png", "a2.png", "a10.png", "b1.png"]
+
+
+def test_folder_records_name_their_file_and_images_have_no_time(tmp_path: Path) -> None:
+    from affectlens.core import Faces, FrameResult
+
+    _png(tmp_path / "one.png", 10)
+    _png(tmp_path / "two.png", 20)
+    with open_source(tmp_path) as source:
+        frames = list(source)
+    records = [FrameResult(frame=f, faces=Faces.empty()).to_record() for f in frames]
+    assert [(r["frame"], r["file"], r["timestamp_ms"]) for r in records] == [(0, "one.png", 0.0), (1, "two.png", 0.0)]
+    assert frames[1].source["path"] == str(tmp_path / "two.png")
+
+
+def test_folder_skips_undecodable_image_without_a_gap_in_frame_indices(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     _png(tmp_path / "a.png", 10)
     (tmp_path / "b.png").write_bytes(b"this is no png")
-    _png(tmp_path / "c.png", 30)
+    (tmp_path / "c.png").write_bytes(b"")
+    _png(tmp_path / "d.png", 30)
     with caplog.at_level(logging.WARNING), open_source(tmp_path) as source:
         frames = list(source)
-    assert [f.index for f in frames] == [0, 2]
-    assert "b.png" in caplog.text
+    assert [(f.index, f.source["file"]) for f in frames] == [(0, "a.png"), (1, "d.png")]
+    assert source.skipped == 2  # type: ignore[attr-defined]
+    assert "b.png: not an image" in caplog.text and "c.png: the file is empty" in caplog.text
+
+
+def test_subfolders_are_counted_when_skipped_and_read_with_recursive(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    _png(tmp_path / "top.png", 10)
+    (tmp_path / "day2" / "x").mkdir(parents=True)
+    (tmp_path / "day10").mkdir()
+    (tmp_path / ".hidden").mkdir()
+    _png(tmp_path / "day2" / "b.png", 20)
+    _png(tmp_path / "day2" / "x" / "c.png", 30)
+    _png(tmp_path / "day10" / "a.png", 40)
+    _png(tmp_path / ".hidden" / "no.png", 50)
+    with caplog.at_level(logging.WARNING), open_source(tmp_path) as source:
+        assert [f.source["file"] for f in source] == ["top.png"]
+    assert "skipped 2 subfolders" in caplog.text and "--recursive" in caplog.text
+    with open_source(tmp_path, recursive=True) as source:
+        files = [f.source["file"] for f in source]
+    assert files == ["day2/b.png", "day2/x/c.png", "day10/a.png", "top.png"]
+
+
+def test_recursive_and_live_mode_need_the_right_source(tmp_path: Path) -> None:
+    image = _png(tmp_path / "a.png", 10)
+    with pytest.raises(SourceError, match="--recursive reads the subfolders of a folder"):
+        open_source(image, recursive=True)
+    with pytest.raises(SourceError, match="--mode live needs a video, camera or stream"):
+        open_source(tmp_path, mode="live")
+    with pytest.raises(ValueError, match="mode must be one of file, live"):
+        open_source(image, mode="fast")
+
+
+def test_empty_folder_with_subfolders_suggests_recursive(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    _png(tmp_path / "sub" / "a.png", 10)
+    with pytest.raises(SourceError, match=r"no images in folder .*; its subfolders are read with --recursive"):
+        open_source(tmp_path)
 
 
 def test_single_image(shared_data: Path) -> None:
@@ -267,3 +566,72 @@ def test_frame_source_is_iterable_of_frames(tiny_video) -> None:
     iterator: Iterator[Frame] = iter(source)
     assert next(iterator).index == 0
     source.close()
+
+
+def test_zero_byte_image_is_one_clear_line(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    with caplog.at_level(logging.WARNING), pytest.raises(SourceError) as info:
+        open_source(empty)
+    assert str(info.value) == f"cannot read image {empty}: the file is empty (0 bytes)"
+    assert "Assertion" not in caplog.text and "\n" not in str(info.value)
+
+
+def _cli_stderr(*args: str) -> list[str]:
+    run = subprocess.run(
+        [sys.executable, "-m", "affectlens.cli", "analyze", *args, "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("OPENCV_", "AFFECTLENS_"))},
+    )
+    assert run.returncode == 2
+    return run.stderr.splitlines()
+
+
+def test_bad_video_and_missing_camera_give_exactly_one_stderr_line(shared_data: Path, tmp_path: Path) -> None:
+    # FFmpeg's "moov atom not found" and OpenCV's "[ WARN:0@0.05] global cap_v4l.cpp ..." came before our line
+    corrupt = tmp_path / "cut.mp4"
+    corrupt.write_bytes((shared_data / "videos" / "single_face.mp4").read_bytes()[:5000])
+    assert _cli_stderr(str(corrupt)) == [
+        f"affectlens: error: cannot decode video {corrupt}: not a video OpenCV/FFmpeg can read"
+    ]
+    assert _cli_stderr("--camera", "7") == [
+        "affectlens: error: cannot open camera 7: is it connected and free? try --camera 0"
+    ]
+    empty = tmp_path / "empty.jpg"
+    empty.write_bytes(b"")
+    assert _cli_stderr(str(empty)) == [f"affectlens: error: cannot read image {empty}: the file is empty (0 bytes)"]
+
+
+# -- Analyzer.analyze_image: paths and every common array layout -----------------------------------------------------
+def test_analyze_image_accepts_a_path_gray_and_bgra(shared_data: Path, analyzer) -> None:
+    path = shared_data / "images" / "single_face.jpg"
+    bgr = cv2.imread(str(path))
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    inputs = [path, str(path), gray, gray[..., None], cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)]
+    results = [analyzer.analyze_image(image) for image in inputs]
+    assert [len(r.faces) for r in results] == [1] * 5
+    assert results[0].to_record()["file"] == "single_face.jpg" and results[0].frame.source["path"] == str(path)
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        (
+            np.zeros((8, 8, 2), np.uint8),
+            r"expected an \(H, W, 3\) BGR, \(H, W\) gray or \(H, W, 4\) BGRA image, got shape",
+        ),
+        (np.zeros((8, 8, 3), np.float32), "expected a uint8 image, got dtype float32"),
+        (np.zeros(8, np.uint8), "got shape"),
+        ([[0, 1]], "expected an image array or a file path, got list"),
+    ],
+)
+def test_analyze_image_rejects_other_arrays_clearly(analyzer, image: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        analyzer.analyze_image(image)
+
+
+def test_analyze_image_of_a_missing_file(analyzer, tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match=r"no such file: .*nope\.png"):
+        analyzer.analyze_image(tmp_path / "nope.png")

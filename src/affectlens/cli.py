@@ -1,7 +1,8 @@
 """``affectlens <verb>``: analyze, evaluate, report, info, train, export.
 
-Parsing and messages only; the work lives in the library. Bad input ends with one line on stderr and a non-zero exit
-(set AFFECTLENS_DEBUG=1 for the traceback).
+Parsing and messages only; the work lives in the library. Bad input ends with one line on stderr and exit code 2; an
+unexpected exception (a bug, see :func:`is_bad_input`) with one line that says so and exit code 1 (set
+AFFECTLENS_DEBUG=1 for the traceback).
 """
 
 from __future__ import annotations
@@ -10,12 +11,18 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
-EXIT_ERROR = 2
+from affectlens import interrupts
+
+EXIT_ERROR = 2  # bad input or environment: the user can fix it
+EXIT_BUG = 1  # an unexpected exception: a bug of affectlens
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as other tools whose reader went away (`affectlens info | head`)
 MODEL_HELP = "emotion model: an .onnx file, or `int8` for the packaged quantised one (default: packaged float32)"
 EXIT_INTERRUPTED = 130
 
@@ -25,24 +32,113 @@ class CliError(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``); returns the exit code.
+
+    Ctrl-C (SIGINT) and SIGTERM stop a run the same way: outputs finalised, summary printed, exit code 130 or 143
+    (128 + the signal's number); a second signal while stopping is ignored (see :mod:`affectlens.interrupts`).
+    """
+    with interrupts.stop_on_signals():
+        code = _main(argv)
+    if argv is None:  # the program itself: the exit code is decided, a signal now could only turn it into a kill
+        for signum in interrupts.STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.verbose:
+        _quiet_native_logs()
     for level in (logging.INFO, logging.WARNING, logging.ERROR):  # "affectlens: warning: ..." like our errors
         logging.addLevelName(level, logging.getLevelName(level).lower())
     logging.basicConfig(
         level=logging.WARNING if not args.verbose else logging.INFO, format="affectlens: %(levelname)s: %(message)s"
     )
     try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
+        code = int(args.func(args) or 0)
+        if code == 0:
+            interrupts.check()  # a stop signal held back (it came during an import) and not yet acted on
+        sys.stdout.flush()  # a reader that went away shows here, not as a message at interpreter exit
+        return code
+    except KeyboardInterrupt as stop:
         print("affectlens: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return stop.exit_code if isinstance(stop, interrupts.Interrupted) else EXIT_INTERRUPTED
+    except BrokenPipeError:  # `affectlens info | head`: the reader has what it wanted; say nothing
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
     except Exception as error:  # every failure ends in one line; AFFECTLENS_DEBUG=1 shows the traceback
         if os.environ.get("AFFECTLENS_DEBUG"):
             raise
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        print(f"affectlens: error: {message}", file=sys.stderr)
-        return EXIT_ERROR
+        if is_bad_input(error):
+            print(f"affectlens: error: {_first_line(error)}", file=sys.stderr)
+            return EXIT_ERROR
+        print(
+            f"affectlens: error: unexpected {type(error).__name__}: {_first_line(error)}; this is a bug "
+            "(set AFFECTLENS_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_BUG
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
+_TRAIN_MODULES = ("torch", "onnx", "yaml", "tensorboard")
+
+
+def is_bad_input(error: BaseException) -> bool:
+    """Whether ``error`` is bad input or a missing piece of the environment (exit 2), not a bug (exit 1).
+
+    Bad input: :class:`CliError`; the typed errors of sources, sinks and models (``affectlens.io.errors``,
+    ``ModelError``); ``OSError`` (a path that cannot be read or written, a full disk) and ``MemoryError``; format errors
+    of the user's files (``json.JSONDecodeError``, ``UnicodeDecodeError``, ``yaml.YAMLError``); a missing third-party
+    module (an extra not installed); and a ``ValueError``, ``RuntimeError`` or ``ImportError`` raised by affectlens's
+    own code: its checks of options, configs, data files and the environment, whose messages say what to do. The same
+    types raised inside numpy, OpenCV, onnxruntime or torch, and every other exception (``TypeError``, ``KeyError``,
+    ``IndexError``, ``AttributeError``...), are bugs.
+    """
+    import json
+
+    from affectlens.io.errors import AffectlensIOError
+    from affectlens.models.runtime import ModelError
+
+    if isinstance(error, (CliError, AffectlensIOError, ModelError, OSError, MemoryError)):
+        return True
+    if isinstance(error, (json.JSONDecodeError, UnicodeDecodeError)) or type(error).__module__.startswith("yaml"):
+        return True
+    if isinstance(error, ModuleNotFoundError) and error.name:
+        return not error.name.startswith("affectlens")
+    if isinstance(error, (ValueError, RuntimeError, ImportError)):
+        return _raised_by_affectlens(error)
+    return False
+
+
+def _raised_by_affectlens(error: BaseException) -> bool:
+    """True when the innermost frame of ``error``'s traceback is in the affectlens package (a ``raise`` of ours)."""
+    tb = error.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    filename = os.path.realpath(tb.tb_frame.f_code.co_filename)
+    return os.path.commonpath([filename, _PACKAGE_DIR]) == _PACKAGE_DIR
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of an error's message (its type when it has none), with an install hint for a missing extra."""
+    text = str(error).strip()
+    message = text.splitlines()[0] if text else type(error).__name__
+    if isinstance(error, ModuleNotFoundError) and (error.name or "").split(".")[0] in _TRAIN_MODULES:
+        message += " (it comes with the [train] extra: pip install 'affectlens[train]')"
+    return message
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's final flush into a closed pipe stays silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (stdout replaced, e.g. in tests)
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,14 +146,41 @@ def build_parser() -> argparse.ArgumentParser:
         prog="affectlens", description="Faces, emotions, valence and arousal from cameras, videos and images."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument("--version", action="version", version=f"affectlens {_package_version()}")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     analyze = verbs.add_parser("analyze", help="analyse a video, camera, image, image folder or stream")
     analyze.add_argument("source", nargs="?", help="video file, image, folder of images, or stream URL")
     analyze.add_argument("--camera", type=int, metavar="N", help="read camera N instead of SOURCE")
-    analyze.add_argument("--output", "-o", metavar="VIDEO", help="write an annotated video (same fps and size)")
-    analyze.add_argument("--jsonl", metavar="FILE", help="one JSON record per frame")
-    analyze.add_argument("--csv", metavar="FILE", help="one CSV row per face per frame")
+    analyze.add_argument(
+        "--mode",
+        choices=("file", "live"),
+        help="file: every frame, with the video's own timestamps; live: only the newest frame, wall-clock time "
+        "(default: live for cameras, rtsp/rtmp/udp and http streams of unknown length; file otherwise)",
+    )
+    analyze.add_argument(
+        "--recursive", action="store_true", help="for a folder SOURCE, also read the images of its subfolders"
+    )
+    analyze.add_argument(
+        "--output",
+        "-o",
+        metavar="PATH",
+        help="write the annotated frames: a video (.mp4, .avi; same fps and size), an image (.jpg, .png, .webp; for "
+        "an image source), or a folder (one annotated image per input image)",
+    )
+    analyze.add_argument(
+        "--draw",
+        metavar="PARTS",
+        help="what --output and --show draw, comma-separated from boxes,labels,bars,va,sparklines,hud,va_plane "
+        "(or all, none; default: all but va_plane)",
+    )
+    analyze.add_argument("--jsonl", metavar="FILE", help="one JSON record per frame (-: standard output)")
+    analyze.add_argument(
+        "--csv", metavar="FILE", help="one CSV row per face per frame (the JSONL fields, flattened; -: standard output)"
+    )
+    analyze.add_argument(
+        "--csv-empty-frames", action="store_true", help="also a CSV row (face columns empty) for frames without faces"
+    )
     analyze.add_argument("--json", metavar="FILE", help="a JSON array of the per-frame records")
     analyze.add_argument("--metrics", metavar="FILE", help="per-second fps, CPU %%, RSS MB and faces (CSV)")
     analyze.add_argument(
@@ -69,11 +192,18 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--detector", default="mediapipe", help="face detector (see `affectlens info`)")
     analyze.add_argument("--min-confidence", type=float, default=0.5, help="minimum face detection score [0, 1]")
     analyze.add_argument("--max-faces", type=int, default=0, help="keep at most N faces per frame (0 = all)")
+    analyze.add_argument(
+        "--detect-tiles",
+        default="auto",
+        metavar="auto|off|N",
+        help="also detect in overlapping tiles, for small faces in large frames (group photos, crowds): "
+        "auto (frames from 1024 px), off, or N tiles across the long side",
+    )
     analyze.add_argument("--every", type=int, default=1, metavar="N", help="analyse every N-th frame")
     analyze.add_argument(
         "--smoothing",
         type=int,
-        default=0,
+        default=None,
         metavar="N",
         help="average each face's last N observations (default 0: exponential smoothing over time)",
     )
@@ -89,6 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--engagement-weights", metavar="E=W,...", help="override engagement weights, e.g. happy=1,neutral=0.4"
     )
     analyze.add_argument("--model", metavar="ONNX", help=MODEL_HELP)
+    analyze.add_argument(
+        "--head",
+        metavar="NAME",
+        help="the model head that drives `emotion` and `probs` (default: emotion; e.g. fer2013: the 7 original "
+        "FER-2013 labels); the other heads' outputs are in each face's `heads` (`affectlens info` lists them)",
+    )
     analyze.add_argument("--no-progress", action="store_true", help="no progress bar")
     analyze.set_defaults(func=cmd_analyze)
 
@@ -97,9 +233,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", metavar="FILE", help="write the report as JSON")
     evaluate.add_argument("--plot", metavar="PNG", help="write the confusion matrix as a PNG")
     evaluate.add_argument("--model", metavar="ONNX", help=MODEL_HELP)
-    evaluate.add_argument(
-        "--all-model-classes", action="store_true", help="argmax over all model classes, not only the shared ones"
+    protocol = evaluate.add_mutually_exclusive_group()
+    protocol.add_argument(
+        "--shared-classes-only",
+        action="store_true",
+        help="argmax over the classes that data and model share only (flatters; default: over all model classes)",
     )
+    protocol.add_argument(
+        "--all-model-classes", action="store_true", help="argmax over all model classes (the default; kept for scripts)"
+    )
+    evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
     evaluate.add_argument(
         "--head", metavar="NAME", help="score an extra head of the model (e.g. fer2013: original FER-2013 labels)"
     )
@@ -116,8 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
 
     train = verbs.add_parser("train", help="train an emotion model (needs the [train] extra)")
-    train.add_argument("--config", required=True, metavar="YAML", help="training config (see configs/)")
-    train.add_argument("--no-resume", action="store_true", help="start over even if the run has a checkpoint")
+    train.add_argument("--config", required=True, metavar="YAML", help="training config (docs/TRAINING.md, configs/)")
+    reuse = train.add_mutually_exclusive_group()
+    reuse.add_argument("--resume", action="store_true", help="continue the run in the config's out_dir from last.pt")
+    reuse.add_argument(
+        "--overwrite", action="store_true", help="remove a previous run's outputs from out_dir and start over"
+    )
+    reuse.add_argument("--no-resume", action="store_true", help=argparse.SUPPRESS)  # before 0.2: now --overwrite
     train.add_argument("--export", metavar="ONNX", help="export the best model to this ONNX file when done")
     train.add_argument(
         "--compare-optimizers",
@@ -139,40 +287,60 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from affectlens.io import CsvSink, JsonArraySink, JsonlSink, MetricsSink, VideoSink, open_source
+    from affectlens.io import CsvSink, ImageSink, JsonArraySink, JsonlSink, MetricsSink, VideoSink, open_source
+    from affectlens.io.output_paths import check_outputs
     from affectlens.pipeline import Analyzer, AnalyzerConfig
 
     if (args.source is None) == (args.camera is None):
         raise CliError("give exactly one of SOURCE or --camera N")
     spec: str | int = args.camera if args.camera is not None else args.source
+    if args.smoothing is not None and (args.no_smoothing or args.no_tracking):
+        off = "--no-smoothing" if args.no_smoothing else "--no-tracking"
+        raise CliError(f"--smoothing {args.smoothing} smooths each face over time, {off} turns that off: give one")
+    if args.csv_empty_frames and not args.csv:
+        raise CliError("--csv-empty-frames needs --csv FILE")
     config = AnalyzerConfig(
         detector=args.detector,
         min_confidence=args.min_confidence,
         max_faces=args.max_faces,
+        detect_tiles=args.detect_tiles,
         model=args.model,
         every=args.every,
         tracking=not args.no_tracking,
         smoothing=not args.no_smoothing,
-        smoothing_window=args.smoothing,
+        smoothing_window=args.smoothing or 0,
         engagement_weights=_parse_weights(args.engagement_weights),
         track_confidence=args.track_confidence,
+        head=args.head,
     )
+    overlay = _overlay(args.draw, args.output or args.show)
+    outputs = {"--output": args.output, "--jsonl": args.jsonl, "--csv": args.csv, "--json": args.json}
+    inputs = [p for p in (args.source, args.model) if p and os.path.exists(p)]  # never overwritten by an output
+    check_outputs({**outputs, "--metrics": args.metrics}, inputs, stdout_ok=("--jsonl", "--csv"))
     with ExitStack() as stack:
-        source = stack.enter_context(open_source(spec))  # fails before any output file is created
+        opened = open_source(spec, mode=args.mode, recursive=args.recursive)  # fails before any output file exists
+        source = stack.enter_context(opened)
+        output_kind = _output_kind(args.output, source) if args.output else None  # before minutes of work
         analyzer = stack.enter_context(Analyzer(config))
-        sinks = []
+        interrupts.check()  # Ctrl-C while the models loaded: stop before any output is created
+        sinks = []  # each written as NAME.partial.EXT, renamed into place when closed (removed if it got no frame)
         if args.jsonl:
             sinks.append(stack.enter_context(JsonlSink(args.jsonl)))
         if args.csv:
-            sinks.append(stack.enter_context(CsvSink(args.csv)))
+            sinks.append(
+                stack.enter_context(CsvSink(args.csv, labels=analyzer.labels, empty_frames=args.csv_empty_frames))
+            )
         if args.json:
             sinks.append(stack.enter_context(JsonArraySink(args.json)))
         if args.metrics:
             sinks.append(stack.enter_context(MetricsSink(args.metrics)))
         annotated = []
-        if args.output:
+        if output_kind == "video":
             width, height = source.size
             annotated.append(stack.enter_context(VideoSink(args.output, source.fps or 25.0, (width, height))))
+        elif output_kind is not None:
+            image_sink = ImageSink(args.output, folder=output_kind == "folder", inputs=tuple(inputs))
+            annotated.append(stack.enter_context(image_sink))
         summary = analyzer.run(
             source,
             sinks,
@@ -180,6 +348,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             annotated=annotated,
             show=args.show,
             screenshot_dir=args.screenshot_dir,
+            overlay=overlay,
         )
 
     print(
@@ -187,25 +356,84 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         f"({summary.faces} faces), {summary.fps:.1f} frames/s",
         file=sys.stderr,
     )
-    written = [p for p in (args.jsonl, args.csv, args.json, args.metrics, args.output) if p]
+    written = [str(sink.path) for sink in (*sinks, *annotated) if getattr(sink, "kept", False)]
     if written:
         print("wrote " + ", ".join(written), file=sys.stderr)
     if summary.interrupted:
-        print(
-            f"affectlens: interrupted after frame {summary.frames_read}; outputs are complete up to it", file=sys.stderr
-        )
-        return EXIT_INTERRUPTED
+        if summary.last_frame is None:
+            print("affectlens: interrupted before the first frame was analysed; nothing written", file=sys.stderr)
+        else:
+            print(
+                f"affectlens: interrupted after {summary.frames_read} frames; the outputs are complete up to frame "
+                f"{summary.last_frame}",
+                file=sys.stderr,
+            )
+        return 128 + (interrupts.received() or signal.SIGINT)
     if summary.frames_read == 0:
         raise CliError(f"no frame could be decoded from {spec}")
     return 0
+
+
+def _overlay(draw: str | None, drawn: object) -> Any:
+    """The Overlay that ``--draw`` asks for (None: the default one); CliError for unknown parts or nothing drawn."""
+    if draw is None:
+        return None
+    if not drawn:
+        raise CliError("--draw chooses what --output and --show draw: give one of them too")
+    from affectlens.render import Overlay
+
+    try:
+        return Overlay.from_draw(draw)
+    except ValueError as error:
+        raise CliError(f"--draw: {error}") from None
+
+
+def _output_kind(path: str, source: Any) -> str:
+    """What ``--output PATH`` writes for ``source``: ``"video"``, ``"image"`` (one file) or ``"folder"`` (one image
+    per input); CliError for a combination that cannot work, saying what would."""
+    from affectlens.io.image_sink import IMAGE_OUTPUT_EXTENSIONS, is_image_path
+    from affectlens.io.video_sink import VIDEO_FOURCC
+
+    suffix = Path(path).suffix.lower()
+    stills = source.kind in ("image", "folder")
+    what = {"folder": "a folder of images", "image": "an image"}.get(source.kind, f"a {source.kind}")
+    videos, images = ", ".join(VIDEO_FOURCC), ", ".join(IMAGE_OUTPUT_EXTENSIONS)
+    if is_image_path(path):
+        if source.kind == "image":
+            return "image"
+        if source.kind == "folder":
+            raise CliError(
+                f"--output {path} is one image but the source is {what}: give a folder (e.g. --output annotated/) "
+                "for one annotated image per input, or a video file for a slideshow"
+            )
+        raise CliError(f"--output {path} is an image but the source is {what}: give a video file ({videos})")
+    if suffix in VIDEO_FOURCC:
+        return "video"
+    if Path(path).is_dir() or path.endswith(("/", os.sep)) or not suffix:
+        if stills:
+            return "folder"
+        raise CliError(f"--output {path} is a folder but the source is {what}: give a video file ({videos})")
+    raise CliError(
+        f"--output {path}: {suffix} is neither a video ({videos}) nor an image ({images}); "
+        + ("or give a folder for one image per input" if stills else "give a video file")
+    )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from affectlens.evaluate import evaluate_folder, format_report
     from affectlens.models.runtime import EmotionModel
 
+    for path in (args.json, args.plot):
+        if path:
+            _check_writable(Path(path))  # before minutes of scoring
     model = EmotionModel(args.model)
-    report = evaluate_folder(args.data, model, all_model_classes=args.all_model_classes, head=args.head)
+    report = evaluate_folder(
+        args.data,
+        model,
+        all_model_classes=not args.shared_classes_only,
+        head=args.head,
+        progress=not args.no_progress,
+    )
     print(format_report(report))
     if args.json:
         _write_text(args.json, json.dumps(report, indent=2))
@@ -222,9 +450,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     records_path = Path(args.records)
     if not records_path.exists():
         raise CliError(f"no such file: {records_path}")
+    if not records_path.is_file():
+        raise CliError(f"{records_path} is not a file: give the JSONL that `affectlens analyze --jsonl` wrote")
     stem = records_path.with_suffix("")
     json_path = Path(args.json) if args.json else stem.with_name(stem.name + ".report.json")
     png_path = Path(args.png) if args.png else stem.with_name(stem.name + ".timeline.png")
+    for path in (json_path, png_path):  # both, before either is written
+        _check_writable(path)
+        if path.resolve() == records_path.resolve():
+            raise CliError(f"cannot write {path}: it is the records file being read")
+    if json_path.resolve() == png_path.resolve():
+        raise CliError(f"--json and --png are the same file ({json_path}): give two paths")
     records = load_records(records_path)
     report = build_report(records)
     _write_text(str(json_path), json.dumps(report, indent=2))
@@ -268,24 +504,32 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Train from a YAML config; a non-empty out_dir needs --resume or --overwrite. Prints the end summary."""
     _require_train_extra()
     from affectlens.train.config import TrainConfig
 
-    if not Path(args.config).exists():
-        raise CliError(f"no such config: {args.config} (see configs/ for examples)")
+    if not Path(args.config).is_file():
+        raise CliError(f"no such config: {args.config} (see docs/TRAINING.md and configs/ for examples)")
+    if args.no_resume:
+        logging.getLogger("affectlens").warning("--no-resume is deprecated: it means --overwrite (start over)")
+    overwrite = args.overwrite or args.no_resume
+    if args.epochs is not None and args.epochs < 1:
+        raise CliError(f"--epochs must be at least 1, got {args.epochs}")
     if args.compare_optimizers is not None:
         from affectlens.train.compare import compare_optimizers
 
         cfg = TrainConfig.from_yaml(args.config)
         names = args.compare_optimizers or ["adamw", "sgd", "adam", "adagrad"]
-        compare_optimizers(cfg, names, epochs=args.epochs, resume=not args.no_resume)
+        compare_optimizers(cfg, names, epochs=args.epochs, resume=args.resume, overwrite=overwrite)
         print((Path(cfg.out_dir) / "optimizer_comparison.md").read_text(), end="")
         print(f"wrote {Path(cfg.out_dir) / 'optimizer_comparison.png'}")
         return 0
-    from affectlens.train.run import train_from_config
+    from affectlens.train.run import format_summary, train_from_config
 
-    best = train_from_config(args.config, resume=not args.no_resume, export_path=args.export, epochs=args.epochs)
-    print(json.dumps({k: v for k, v in best.items() if k in ("accuracy", "macro_f1")}, indent=2))
+    result = train_from_config(
+        args.config, resume=args.resume, overwrite=overwrite, export_path=args.export, epochs=args.epochs
+    )
+    print(format_summary(result))
     return 0
 
 
@@ -341,10 +585,30 @@ def _parse_weights(text: str | None) -> dict[str, float] | None:
 
 
 def _require_train_extra() -> None:
-    try:
-        import torch  # noqa: F401
-    except ImportError as error:
-        raise CliError("training needs the [train] extra: .venv/bin/pip install -e '.[train]'") from error
+    """Fail with the install command when a module of the [train] extra (torch, PyYAML, onnx) is missing."""
+    from importlib.util import find_spec
+
+    missing = [name for name in ("torch", "yaml", "onnx") if find_spec(name) is None]
+    if missing:
+        raise CliError(
+            f"training needs the [train] extra ({', '.join(missing)} missing): pip install 'affectlens[train]'"
+        )
+
+
+def _quiet_native_logs() -> None:
+    """Silence OpenCV's and FFmpeg's own stderr lines ("moov atom not found", "[ WARN:0@0.05] ... cap_v4l.cpp"), so
+    that an error is one line; our messages say what went wrong. Must run before OpenCV opens its first video (both
+    read these variables once). ``--verbose`` keeps them."""
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+    if "cv2" in sys.modules:  # imported already (the CLI called from Python): its logger can still be turned off
+        sys.modules["cv2"].setLogLevel(0)
+
+
+def _package_version() -> str:
+    from affectlens import __version__
+
+    return __version__
 
 
 def _version(module: str) -> str:
@@ -356,11 +620,27 @@ def _version(module: str) -> str:
         return "not installed"
 
 
+def _check_writable(path: Path) -> None:
+    """Refuse an output path that cannot be written (missing directory, a directory, no permission), before any work.
+
+    Raises:
+        CliError: one line naming the path and the reason.
+    """
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        reason = f"no such directory {parent}" if not parent.exists() else f"{parent} is not a directory"
+        raise CliError(f"cannot write {path}: {reason}")
+    if path.is_dir():
+        raise CliError(f"cannot write {path}: it is a directory")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise CliError(f"cannot write {path}: permission denied")
+
+
 def _write_text(path: str, text: str) -> None:
-    try:
-        Path(path).write_text(text + "\n")
-    except OSError as error:
-        raise CliError(f"cannot write {path}: {error.strerror}") from error
+    """Write ``text`` and a newline to ``path``, replacing an existing file only once all of it is written."""
+    from affectlens.io.file_sink import write_file
+
+    write_file(path, text + "\n")
 
 
 if __name__ == "__main__":

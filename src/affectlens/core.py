@@ -32,6 +32,7 @@ RAW_PROBS = "raw_probs"  # (N, C) float32: the model's probabilities before temp
 RAW_VALENCE_AROUSAL = "raw_valence_arousal"  # (N, 2) float32: valence/arousal before smoothing
 SHOWN_LABEL = "label"  # (N,) str: the label to show after hysteresis; may be UNCERTAIN
 ENGAGEMENT = "engagement"  # (N,) float32 in [0, 1]
+HEAD_PROBS = "head_probs:"  # prefix: data[HEAD_PROBS + name] (N, K) float32, raw probabilities of another model head
 UNCERTAIN = "uncertain"
 
 
@@ -41,9 +42,11 @@ class Frame:
 
     Attributes:
         image: (H, W, 3) uint8, BGR (OpenCV order).
-        index: 0-based position in the source (frames decoded so far, for files; images listed, for folders).
-        timestamp_ms: presentation time in milliseconds since the source started.
-        source: free-form metadata (``path``, ``fps``, ``kind``...).
+        index: 0-based position in the source (frames decoded so far, for files; images decoded, for folders).
+        timestamp_ms: presentation time in milliseconds since the source's first frame (the container's times for
+            files, wall clock for live sources); 0 for still images, which have no time.
+        source: free-form metadata (``path``, ``fps``, ``kind``..., and ``file`` for images: the path relative to
+            the folder, or the file name).
     """
 
     image: np.ndarray
@@ -87,9 +90,13 @@ class Faces:
         keypoints: (N, 6, 2) float32 pixel coordinates, indexed by :class:`FaceKeypoint`.
         track_id: (N,) int64, -1 where no tracker assigned one.
         probs: (N, C) float32 emotion probabilities over ``labels``; C = 0 before classification.
-        valence_arousal: (N, 2) float32 in [-1, 1]; NaN before classification.
+        valence_arousal: (N, 2) float32 in [-1, 1]; NaN before classification, and NaN throughout for a model whose
+            valence/arousal head was not trained (``ModelConfig.valence_arousal`` false): NaN means "not available".
         labels: the C class names of ``probs`` columns.
         data: stage extras, each an array with N rows (landmarks, engagement, ...).
+        head_labels: class names of the model's other heads (e.g. ``fer2013``, or ``emotion`` when ``--head`` chose
+            another head to drive ``probs``); their raw per-frame probabilities are ``data[HEAD_PROBS + name]``
+            (N, K) float32.
     """
 
     xyxy: np.ndarray
@@ -100,6 +107,7 @@ class Faces:
     valence_arousal: np.ndarray | None = None
     labels: tuple[str, ...] = ()
     data: dict[str, np.ndarray] = field(default_factory=dict)
+    head_labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         xyxy = np.asarray(self.xyxy, dtype=np.float32)
@@ -122,6 +130,12 @@ class Faces:
             if array.ndim == 0 or array.shape[0] != n:
                 raise ValueError(f"Faces.data[{key!r}] must have N={n} rows, got shape {array.shape}")
             self.data[key] = array
+        self.head_labels = {name: tuple(names) for name, names in self.head_labels.items()}
+        for name, names in self.head_labels.items():
+            if HEAD_PROBS + name in self.data:
+                self.data[HEAD_PROBS + name] = _rows(
+                    f"data[{HEAD_PROBS + name!r}]", self.data[HEAD_PROBS + name], n, (len(names),), np.float32
+                )
 
     @classmethod
     def empty(cls, labels: tuple[str, ...] = ()) -> Faces:
@@ -149,6 +163,7 @@ class Faces:
             valence_arousal=self.valence_arousal[index],
             labels=self.labels,
             data={k: v[index] for k, v in self.data.items()},
+            head_labels=self.head_labels,
         )
 
     def __iter__(self) -> Iterator[Faces]:
@@ -166,9 +181,28 @@ class Faces:
         out.__dict__.update(changes)
         return out
 
-    def with_emotions(self, probs: np.ndarray, valence_arousal: np.ndarray, labels: tuple[str, ...]) -> Faces:
-        """A copy with classifier outputs: probs (N, C) over ``labels``, valence_arousal (N, 2)."""
-        return replace(self, probs=probs, valence_arousal=valence_arousal, labels=tuple(labels), data=dict(self.data))
+    def with_emotions(
+        self,
+        probs: np.ndarray,
+        valence_arousal: np.ndarray,
+        labels: tuple[str, ...],
+        heads: dict[str, tuple[tuple[str, ...], np.ndarray]] | None = None,
+    ) -> Faces:
+        """A copy with classifier outputs: probs (N, C) over ``labels``, valence_arousal (N, 2) (NaN: not available),
+        and optionally the model's other heads as ``{name: (labels (K,), probs (N, K))}``."""
+        data = dict(self.data)
+        head_labels = {}
+        for name, (names, head_probs) in (heads or {}).items():
+            data[HEAD_PROBS + name] = head_probs
+            head_labels[name] = tuple(names)
+        return replace(
+            self,
+            probs=probs,
+            valence_arousal=valence_arousal,
+            labels=tuple(labels),
+            data=data,
+            head_labels=head_labels,
+        )
 
     @property
     def classified(self) -> bool:
@@ -186,10 +220,25 @@ class Faces:
 
     @property
     def confidence(self) -> np.ndarray:
-        """(N,) probability of the top label (zeros before classification)."""
+        """(N,) float32 probability of the label shown (:attr:`emotion`), from ``probs``: after smoothing, the smoothed
+        probability of the held label (not of the top one); for :data:`UNCERTAIN`, the top probability (which is
+        below the threshold: how sure the model is of its best guess). Zeros before classification."""
         if not self.classified or len(self) == 0:
             return np.zeros(len(self), np.float32)
-        return self.probs.max(axis=1)
+        top = self.probs.max(axis=1)
+        if SHOWN_LABEL not in self.data:
+            return top
+        column = {name: i for i, name in enumerate(self.labels)}
+        shown = [column.get(str(label), -1) for label in self.data[SHOWN_LABEL]]
+        return np.asarray([top[i] if c < 0 else self.probs[i, c] for i, c in enumerate(shown)], np.float32).reshape(
+            len(self)
+        )
+
+    @property
+    def has_valence_arousal(self) -> np.ndarray:
+        """(N,) bool: the face has valence and arousal (False before classification and for models whose valence/
+        arousal head was not trained); renderers and records show valence/arousal only where this is True."""
+        return np.isfinite(self.valence_arousal).all(axis=1)
 
     def to_records(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per face, in the JSONL record format."""
@@ -206,9 +255,8 @@ class Faces:
             if self.classified:
                 record["emotion"] = emotions[i]
                 record["confidence"] = round(float(confidence[i]), 4)
-                record["probs"] = self._probs_record(self.probs[i])
-                record["valence"] = round(float(self.valence_arousal[i, 0]), 4)
-                record["arousal"] = round(float(self.valence_arousal[i, 1]), 4)
+                record["probs"] = _probs_record(self.labels, self.probs[i])
+                record.update(_va_record(self.valence_arousal[i]))
             if ENGAGEMENT in self.data:
                 record["engagement"] = round(float(self.data[ENGAGEMENT][i]), 4)
             if RAW_PROBS in self.data:
@@ -216,15 +264,31 @@ class Faces:
                 raw_va = self.data.get(RAW_VALENCE_AROUSAL, self.valence_arousal)[i]
                 record["raw"] = {
                     "emotion": self.labels[int(np.argmax(raw_probs))],
-                    "probs": self._probs_record(raw_probs),
-                    "valence": round(float(raw_va[0]), 4),
-                    "arousal": round(float(raw_va[1]), 4),
+                    "probs": _probs_record(self.labels, raw_probs),
+                    **_va_record(raw_va),
                 }
+            heads = {
+                name: {"label": names[int(np.argmax(probs[i]))], "probs": _probs_record(names, probs[i])}
+                for name, names in self.head_labels.items()
+                if (probs := self.data.get(HEAD_PROBS + name)) is not None and len(names)
+            }
+            if heads:
+                record["heads"] = heads
             records.append(record)
         return records
 
-    def _probs_record(self, probs: np.ndarray) -> dict[str, float]:
-        return {name: round(float(p), 4) for name, p in zip(self.labels, probs, strict=True)}
+
+def _probs_record(labels: tuple[str, ...], probs: np.ndarray) -> dict[str, float]:
+    return {name: round(float(p), 4) for name, p in zip(labels, probs, strict=True)}
+
+
+def _va_record(valence_arousal: np.ndarray) -> dict[str, float | None]:
+    """``{"valence", "arousal"}`` rounded; both None (JSON null) when either is NaN: not available (a model whose
+    valence/arousal head was not trained)."""
+    valence, arousal = float(valence_arousal[0]), float(valence_arousal[1])
+    if valence != valence or arousal != arousal:  # NaN
+        return {"valence": None, "arousal": None}
+    return {"valence": round(valence, 4), "arousal": round(arousal, 4)}
 
 
 @dataclass
@@ -244,10 +308,13 @@ class FrameResult:
     extras: dict[str, Any] = field(default_factory=dict)
 
     def to_record(self) -> dict[str, Any]:
-        """The JSONL record of this frame (see README, "Records")."""
+        """The JSONL record of this frame (see README, "Records"); ``file`` (the image's path relative to the folder,
+        or its name) only for stills, from ``frame.source["file"]``."""
+        file = {"file": self.frame.source["file"]} if "file" in self.frame.source else {}
         return {
             "frame": self.frame.index,
             "timestamp_ms": round(float(self.frame.timestamp_ms), 3),
+            **file,
             "faces": self.faces.to_records(),
             "timings_ms": {k: round(float(v), 3) for k, v in self.timings_ms.items()},
             **self.extras,

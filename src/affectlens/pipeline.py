@@ -8,6 +8,7 @@ summary = analyzer.run("video.mp4", sinks=[JsonlSink("out.jsonl")])
 
 from __future__ import annotations
 
+import signal
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -17,7 +18,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from affectlens import interrupts
 from affectlens.core import Faces, Frame, FrameResult
+from affectlens.track.smoothing import label_frame
 
 
 class Sink(Protocol):
@@ -34,7 +37,15 @@ class AnalyzerConfig:
         detector: face detector name (``affectlens info`` lists them).
         min_confidence: minimum detector score in [0, 1].
         max_faces: keep at most this many faces per frame (0 = all).
+        detect_tiles: detection in overlapping tiles for frames much larger than the detector's input (group
+            photos, crowds): ``"auto"`` (frames from a 1024 px long side), ``"off"``, or N tiles across the long side
+            (see :mod:`affectlens.detect.tiling`).
         model: path of an exported ONNX emotion model; None = the packaged default.
+        head: the model head whose classes are the faces' ``probs`` and shown ``emotion`` (None: the main head,
+            ``emotion``; e.g. ``fer2013``); the other heads' outputs go to records under ``heads``.
+        uncertain_below: show ``uncertain`` when the top probability (smoothed in video, raw for still images and
+            without smoothing) is below this; None = the model's threshold for ``head``, calibrated on validation
+            data (``ModelConfig.uncertain_below``), or the smoother's default for a model without one.
         every: analyse every N-th frame of a video (records are written for analysed frames only).
         model_threads: ONNX Runtime threads for the emotion model.
         tracking: give faces stable ids across the frames of a video, camera or stream (not across still images).
@@ -50,6 +61,7 @@ class AnalyzerConfig:
     detector: str = "mediapipe"
     min_confidence: float = 0.5
     max_faces: int = 0
+    detect_tiles: str | int = "auto"
     model: str | None = None
     every: int = 1
     model_threads: int = 1
@@ -58,6 +70,8 @@ class AnalyzerConfig:
     smoothing_window: int = 0
     engagement_weights: dict[str, float] | None = None
     track_confidence: float = 0.7
+    head: str | None = None
+    uncertain_below: float | None = None
 
     def __post_init__(self) -> None:
         if self.every < 1:
@@ -66,15 +80,30 @@ class AnalyzerConfig:
             raise ValueError(f"--min-confidence must be in [0, 1], got {self.min_confidence}")
         if self.max_faces < 0:
             raise ValueError(f"--max-faces must be >= 0, got {self.max_faces}")
+        from affectlens.detect.tiling import parse_tiles
+
+        try:
+            self.detect_tiles = parse_tiles(self.detect_tiles)
+        except ValueError:
+            raise ValueError(
+                f"--detect-tiles must be auto, off or a number of tiles across the frame's long side >= 1, "
+                f"got {self.detect_tiles!r}"
+            ) from None
         if self.smoothing_window < 0:
             raise ValueError(f"--smoothing must be >= 0 frames, got {self.smoothing_window}")
         if not 0.0 <= self.track_confidence <= 1.0:
             raise ValueError(f"--track-confidence must be in [0, 1], got {self.track_confidence}")
+        if self.uncertain_below is not None and not 0.0 <= self.uncertain_below <= 1.0:
+            raise ValueError(f"uncertain_below must be in [0, 1], got {self.uncertain_below}")
 
 
 @dataclass
 class RunSummary:
-    """What a :meth:`Analyzer.run` did: frames read and analysed, faces found, speed, and why it stopped early."""
+    """What a :meth:`Analyzer.run` did: frames read and analysed, faces found, speed, and why it stopped early.
+
+    ``frames_read`` counts the frames that reached every output (a frame interrupted while being analysed is not
+    counted), ``last_frame`` is the index of the last of them (None: none did).
+    """
 
     frames_read: int = 0
     frames_analyzed: int = 0
@@ -84,6 +113,7 @@ class RunSummary:
     stopped_early: bool = False
     warning: str | None = None
     interrupted: bool = False
+    last_frame: int | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -103,11 +133,14 @@ class Analyzer:
         elif overrides:
             raise TypeError("pass either an AnalyzerConfig or keyword overrides, not both")
         self.config = config
-        self.emotion_model = EmotionModel(config.model, threads=config.model_threads)
-        self.detector = create_detector(
-            config.detector, min_confidence=config.min_confidence, max_faces=config.max_faces
+        self.emotion_model = EmotionModel(config.model, threads=config.model_threads, head=config.head)
+        self.uncertain_below = (
+            config.uncertain_below if config.uncertain_below is not None else self.emotion_model.uncertain_below
         )
-        self.temporal = TemporalStages(config) if config.tracking else None
+        self.detector = create_detector(
+            config.detector, min_confidence=config.min_confidence, max_faces=config.max_faces, tiles=config.detect_tiles
+        )
+        self.temporal = TemporalStages(config, self.uncertain_below) if config.tracking else None
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -138,12 +171,28 @@ class Analyzer:
         if sequential and self.temporal is not None:
             faces = self.temporal.update(frame, faces)
             timings["track"] = (time.perf_counter() - t2) * 1e3
+        faces = label_frame(faces, self.uncertain_below)  # images, --no-smoothing: the threshold on raw probs
         timings["total"] = (time.perf_counter() - t0) * 1e3
         return FrameResult(frame=frame, faces=faces, timings_ms=timings)
 
-    def analyze_image(self, image: np.ndarray) -> FrameResult:
-        """One BGR (H, W, 3) uint8 image -> FrameResult (frame index 0, timestamp 0)."""
-        return self.analyze_frame(Frame(image=image, index=0, timestamp_ms=0.0, source={"kind": "array"}))
+    def analyze_image(self, image: np.ndarray | str | Path) -> FrameResult:
+        """One still image -> FrameResult (frame index 0, timestamp 0).
+
+        Args:
+            image: a uint8 array, (H, W, 3) BGR (OpenCV order), (H, W) or (H, W, 1) gray, or (H, W, 4) BGRA; or the
+                path of an image file (any format OpenCV reads; 16-bit, gray, CMYK become 8-bit BGR).
+
+        Raises:
+            ValueError: an array of another shape or dtype. affectlens.io.SourceError: an unreadable file.
+        """
+        from affectlens.io.image_source import as_bgr, read_image
+
+        if isinstance(image, (str, Path)):
+            source = {"kind": "image", "path": str(image), "file": Path(image).name}
+            frame = Frame(image=read_image(image), index=0, timestamp_ms=0.0, source=source)
+        else:
+            frame = Frame(image=as_bgr(image), index=0, timestamp_ms=0.0, source={"kind": "array"})
+        return self.analyze_frame(frame)
 
     def run(
         self,
@@ -153,8 +202,10 @@ class Analyzer:
         progress: bool = False,
         annotated: Sequence[Sink] = (),
         show: bool = False,
-        live: bool | None = None,
+        mode: str | None = None,
+        recursive: bool = False,
         screenshot_dir: str | Path = ".",
+        overlay: Any = None,
     ) -> RunSummary:
         """Analyse every frame (every ``config.every``-th) of ``source`` and hand each result to the sinks.
 
@@ -166,17 +217,23 @@ class Analyzer:
             annotated: sinks that want the frame with the overlay drawn on it (video writers), given EVERY frame.
             show: display the annotated frames in a window (keys: space pause, p bars, v valence-arousal plane,
                 g sparklines, s screenshot, q/Esc quit).
-            live: override the source's live mode (live sources drop stale frames).
+            mode: ``"file"`` (every frame, media timestamps) or ``"live"`` (newest frame only) for a source given
+                as a path/URL/camera index; None picks by source (see :func:`affectlens.io.open_source`).
+            recursive: for a folder given by path, also read its subfolders.
             screenshot_dir: where ``s`` saves screenshots in the window.
+            overlay: the :class:`affectlens.render.Overlay` that draws on annotated and shown frames (e.g.
+                ``Overlay.from_draw("boxes,labels")``); None = a default one.
 
         Returns:
-            A :class:`RunSummary`. Ctrl-C stops the run cleanly: ``summary.interrupted`` is True and everything
-            written so far stays valid.
+            A :class:`RunSummary`. Ctrl-C (or SIGTERM under the CLI) stops the run cleanly between frames:
+            ``summary.interrupted`` is True, and every output holds the same frames, up to ``summary.last_frame``.
         """
         from affectlens.io import FrameSource, open_source
 
-        overlay = window = None
-        if annotated or show:
+        window = None
+        if not (annotated or show):
+            overlay = None
+        elif overlay is None:
             from affectlens.render import Overlay
 
             overlay = Overlay()
@@ -188,7 +245,7 @@ class Analyzer:
         if isinstance(source, FrameSource):
             opened = source
         elif isinstance(source, (str, Path, int)):
-            opened = open_source(source, live=live)
+            opened = open_source(source, mode=mode, recursive=recursive)
         else:  # any iterable of Frames
             opened = None
         frames = opened if opened is not None else source
@@ -200,52 +257,63 @@ class Analyzer:
         started = time.perf_counter()
         last: FrameResult | None = None
         fps_meter = _FpsMeter()
-        try:
-            for frame in frames:
-                summary.frames_read += 1
-                if (frame.index % self.config.every == 0) or last is None:
-                    result = self.analyze_frame(frame, sequential=sequential)
-                    summary.frames_analyzed += 1
-                    summary.faces += len(result.faces)
-                    summary.frames_with_faces += len(result.faces) > 0
-                    for sink in sinks:
-                        sink.write(result)
-                else:  # reuse the last analysis for the overlay of skipped frames
-                    result = FrameResult(frame=frame, faces=last.faces, timings_ms={"total": 0.0})
-                last = result
-                fps = fps_meter.tick()
-                if overlay is not None:
+        with interrupts.stop_on_signals((signal.SIGINT,)):  # no-op under the CLI, which handles SIGTERM too
+            try:
+                for frame in frames:
+                    interrupts.check()  # a Ctrl-C held back (or swallowed by a library) stops here
+                    analysed = (frame.index % self.config.every == 0) or last is None
+                    if analysed:
+                        result = self.analyze_frame(frame, sequential=sequential)
+                    else:  # reuse the last analysis for the overlay of skipped frames
+                        assert last is not None
+                        result = FrameResult(frame=frame, faces=last.faces, timings_ms={"total": 0.0})
+                    fps = fps_meter.tick()
                     keep_going = True
-                    if window is not None:  # draws in place, shows, handles keys and pause
-                        keep_going = window.draw_and_show(frame.image, result, fps=fps)
-                    else:
-                        overlay.annotate(frame.image, result, fps=fps)
-                    for sink in annotated:
-                        sink.write(result)
+                    if overlay is not None:
+                        if window is not None:  # draws in place, shows, handles keys and pause
+                            keep_going = window.draw_and_show(frame.image, result, fps=fps)
+                        else:
+                            overlay.annotate(frame.image, result, fps=fps)
+                    with interrupts.deferred():  # a frame reaches every output or none: Ctrl-C waits for this
+                        if analysed:
+                            for sink in sinks:
+                                sink.write(result)
+                        for sink in annotated if overlay is not None else ():
+                            sink.write(result)
+                        last = result
+                        summary.frames_read += 1
+                        summary.last_frame = frame.index
+                        if analysed:
+                            summary.frames_analyzed += 1
+                            summary.faces += len(result.faces)
+                            summary.frames_with_faces += len(result.faces) > 0
+                    if bar is not None:
+                        bar.update(1)
+                        shown = f"{fps:.0f}" if fps is not None else "-"
+                        bar.set_postfix(fps=shown, faces=len(result.faces), refresh=False)
                     if not keep_going:
                         break
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(fps=f"{fps:.0f}", faces=len(result.faces), refresh=False)
-        except KeyboardInterrupt:
-            summary.interrupted = True
-        finally:
-            summary.seconds = time.perf_counter() - started - (window.paused_s if window is not None else 0.0)
-            if bar is not None:
-                bar.close()
-            if window is not None:
-                window.close()
-            if opened is not None:
-                opened.close()
-                summary.stopped_early = opened.stopped_early
-                summary.warning = opened.error
+            except KeyboardInterrupt:
+                summary.interrupted = True
+            finally:
+                with interrupts.deferred(raise_pending=False):  # cleanup is not cut short by a (second) Ctrl-C
+                    summary.seconds = time.perf_counter() - started - (window.paused_s if window is not None else 0)
+                    if bar is not None:
+                        bar.close()
+                    if window is not None:
+                        window.close()
+                    if opened is not None:
+                        opened.close()
+                        summary.stopped_early = opened.stopped_early
+                        summary.warning = opened.error
+                summary.interrupted = summary.interrupted or interrupts.received() is not None
         return summary
 
 
 class TemporalStages:
     """The per-video stages after classification: scene cuts -> tracker -> smoother -> engagement."""
 
-    def __init__(self, config: AnalyzerConfig) -> None:
+    def __init__(self, config: AnalyzerConfig, uncertain_below: float | None = None) -> None:
         from affectlens.analytics.engagement import EngagementScorer
         from affectlens.track.smoothing import EmotionSmoother
         from affectlens.track.tracker import FaceTracker, SceneCutDetector
@@ -253,7 +321,11 @@ class TemporalStages:
         self.cuts = SceneCutDetector()
         start = max(config.track_confidence, config.min_confidence)
         self.tracker = FaceTracker(high_score=start, new_track_score=start)
-        self.smoother = EmotionSmoother(window=config.smoothing_window) if config.smoothing else None
+        self.smoother = (
+            EmotionSmoother(window=config.smoothing_window, uncertain_below=uncertain_below)
+            if config.smoothing
+            else None
+        )
         self.engagement = EngagementScorer(config.engagement_weights)
 
     def reset(self) -> None:
@@ -280,13 +352,14 @@ class _FpsMeter:
         self.window_s = window_s
         self.times: deque[float] = deque()
 
-    def tick(self) -> float:
+    def tick(self) -> float | None:
+        """Count a frame; the rate so far (None at the first frame: no interval measured yet, nothing to show)."""
         now = time.perf_counter()
         self.times.append(now)
         while now - self.times[0] > self.window_s:
             self.times.popleft()
         span = now - self.times[0]
-        return (len(self.times) - 1) / span if span > 0 else 0.0
+        return (len(self.times) - 1) / span if span > 0 else None
 
 
 def _progress_bar(source: Any) -> Any:

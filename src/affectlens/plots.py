@@ -18,13 +18,36 @@ def _pyplot():
     return plt
 
 
+def confusion_title(report: dict[str, Any]) -> str:
+    """What a confusion matrix shows: model, head and data (when the report names them), then the scores and protocol.
+
+    >>> confusion_title({"accuracy": 0.5, "macro_f1": 0.25, "n": 4})
+    'accuracy 50.0%, macro-F1 25.0% (4 images)'
+    """
+    scores = f"accuracy {report['accuracy'] * 100:.1f}%, macro-F1 {report['macro_f1'] * 100:.1f}%"
+    if "n" in report:
+        scores += f" ({report['n']} images)"
+    if "model" not in report and "data" not in report:
+        return scores
+    model = Path(report["model"]).name if report.get("model") else "model"
+    head = f", {report['head']} head" if report.get("head") else ""
+    data = Path(str(report["data"])).name or str(report["data"]) if report.get("data") else "?"
+    lines = [f"{model}{head} on {data}", scores]
+    if report.get("protocol"):
+        lines.append(str(report["protocol"]))
+    return "\n".join(lines)
+
+
 def plot_confusion(report: dict[str, Any], path: str | Path, title: str = "") -> Path:
-    """Row-normalised confusion matrix (recall per true class) with counts, from a ``classification_report``."""
+    """Row-normalised confusion matrix (recall per true class) with counts, from a ``classification_report``.
+
+    The default title names the model, head and data of an ``affectlens evaluate`` report (see
+    :func:`confusion_title`)."""
     plt = _pyplot()
     counts = np.asarray(report["confusion"], np.float64)
     labels = report["labels"]
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(labels), 0.8 + 0.7 * len(labels)), dpi=120)
+    fig, ax = plt.subplots(figsize=(max(4.8, 1.0 + 0.8 * len(labels)), 1.3 + 0.7 * len(labels)), dpi=120)
     ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(labels)):
         for j in range(len(labels)):
@@ -41,7 +64,7 @@ def plot_confusion(report: dict[str, Any], path: str | Path, title: str = "") ->
     ax.set_yticks(range(len(labels)), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(title or f"accuracy {report['accuracy'] * 100:.1f}%, macro-F1 {report['macro_f1'] * 100:.1f}%")
+    ax.set_title(title or confusion_title(report), fontsize=9)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -25,11 +25,14 @@ import numpy as np
 
 from affectlens.core import UNCERTAIN
 
-MAX_PLOTTED_TRACKS = 6
+MAX_PLOTTED_TRACKS = 16
 """plot_timeline draws at most this many tracks (the longest ones, by frames) and says so in the figure."""
 
-_RERUN = "re-run `affectlens analyze` with tracking on (the default; not --no-tracking)"
-_FACE_FIELDS = ("emotion", "probs", "valence", "arousal")
+_RERUN = (
+    "a video analysed with --no-tracking (re-run `affectlens analyze` without it for per-person tracks), or images "
+    "from an older affectlens"
+)
+_FACE_FIELDS = ("emotion", "probs")  # valence/arousal are absent for models without a trained valence/arousal head
 
 
 def load_records(path: str | Path) -> list[dict[str, Any]]:
@@ -45,12 +48,29 @@ def load_records(path: str | Path) -> list[dict[str, Any]]:
     from affectlens.io.sinks import read_jsonl
 
     path = Path(path)
-    with open(path, encoding="utf-8") as file:
-        head = file.read(64).lstrip()
-    # JsonArraySink writes a JSON array; JsonlSink one object per line.
-    records = json.loads(path.read_text(encoding="utf-8")) if head.startswith("[") else read_jsonl(path)
+    try:
+        with open(path, encoding="utf-8") as file:
+            head = file.read(64).lstrip()
+        # JsonArraySink writes a JSON array; JsonlSink one object per line.
+        records = json.loads(path.read_text(encoding="utf-8")) if head.startswith("[") else read_jsonl(path)
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path} is not a text file (byte {error.start} is not UTF-8): give the JSONL that "
+            "`affectlens analyze --jsonl` wrote"
+        ) from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}:{error.lineno}: not valid JSON ({error.msg})") from None
+    if not isinstance(records, list):
+        raise ValueError(
+            f"{path} holds one JSON {type(records).__name__}, not records: not an `affectlens analyze` file?"
+        )
     _check_records(records)
     return records
+
+
+def _is_still(record: dict[str, Any]) -> bool:
+    """Records of still images (an image, a folder) name their file; their faces are never tracked."""
+    return "file" in record
 
 
 def _check_records(records: list[Any]) -> None:
@@ -72,7 +92,7 @@ def _check_records(records: list[Any]) -> None:
                     raise ValueError(f"record {number} has no {key!r} in its faces: {_RERUN}")
             if "track_id" in face:
                 any_tracked = True
-            elif first_untracked is None:
+            elif first_untracked is None and not _is_still(record):
                 first_untracked = number
     # A tracked run may leave a few faces untracked (a detection not yet confirmed), but not all of them.
     if first_untracked is not None and not any_tracked:
@@ -113,6 +133,21 @@ def _track_faces(records: Sequence[dict[str, Any]]) -> tuple[dict[int, list[tupl
     return dict(tracks), untracked
 
 
+def _face_stats(faces: Sequence[dict[str, Any]], labels: Sequence[str]) -> dict[str, Any]:
+    """Statistics of some face records: ``dominant_emotion``, ``emotions`` (share per shown label, largest first),
+    ``mean_probs``, and ``valence`` / ``arousal`` / ``engagement`` (``mean``, ``min``, ``max``; None when absent)."""
+    shown = Counter(str(face["emotion"]) for face in faces)
+    probs = np.asarray([[face["probs"].get(label, 0.0) for label in labels] for face in faces], np.float64)
+    return {
+        "dominant_emotion": shown.most_common(1)[0][0],
+        "emotions": {label: round(count / len(faces), 4) for label, count in shown.most_common()},
+        "mean_probs": {label: round(float(p), 4) for label, p in zip(labels, probs.mean(axis=0), strict=True)},
+        "valence": _stats([face.get("valence") for face in faces]),
+        "arousal": _stats([face.get("arousal") for face in faces]),
+        "engagement": _stats([face.get("engagement") for face in faces]),
+    }
+
+
 def build_report(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Per-track statistics and totals of a session (records as :func:`load_records` returns them).
 
@@ -122,7 +157,9 @@ def build_report(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         ``first_ms``, ``last_ms``, ``duration_s``, ``frames``, ``dominant_emotion``, ``emotions`` (share of the
         track's frames per shown label, largest first), ``mean_probs`` (label -> mean smoothed probability),
         ``valence`` / ``arousal`` / ``engagement`` (``mean``, ``min``, ``max``; None when absent). Tracks are ordered
-        by first appearance. Without tracks, ``tracks`` is ``{}`` and ``note`` says why.
+        by first appearance. Without tracks, ``tracks`` is ``{}`` and ``note`` says why. Records of still images
+        (an image or a folder: they name their ``file``) have no tracks; their report has ``images`` (the number of
+        image records) and ``all_faces``: the same statistics over every face of every image.
     """
     labels = _labels_of(records)
     tracks, untracked = _track_faces(records)
@@ -140,30 +177,43 @@ def build_report(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
     for track_id, faces in sorted(tracks.items(), key=lambda item: item[1][0][0]):
         times = [t for t, _ in faces]
-        shown = Counter(str(face["emotion"]) for _, face in faces)
-        probs = np.asarray([[face["probs"].get(label, 0.0) for label in labels] for _, face in faces], np.float64)
-        engagement = [face["engagement"] for _, face in faces if "engagement" in face]
         report["tracks"][str(track_id)] = {
             "track_id": track_id,
             "first_ms": round(times[0], 3),
             "last_ms": round(times[-1], 3),
             "duration_s": round((times[-1] - times[0]) / 1e3, 3),
             "frames": len(faces),
-            "dominant_emotion": shown.most_common(1)[0][0],
-            "emotions": {label: round(count / len(faces), 4) for label, count in shown.most_common()},
-            "mean_probs": {label: round(float(p), 4) for label, p in zip(labels, probs.mean(axis=0), strict=True)},
-            "valence": _stats([face["valence"] for _, face in faces]),
-            "arousal": _stats([face["arousal"] for _, face in faces]),
-            "engagement": _stats(engagement),
+            **_face_stats([face for _, face in faces], labels),
         }
+    stills = [r for r in records if _is_still(r)]
+    if stills:
+        report["images"] = len(stills)
+        faces = [face for r in stills for face in r["faces"]]
+        if faces:
+            report["all_faces"] = {"faces": len(faces), **_face_stats(faces, labels)}
     if not tracks:
         if not records:
             report["note"] = "no records: the run analysed no frame"
         elif report["frames_with_faces"] == 0:
             report["note"] = f"no face in any of the {len(records)} frames"
+        elif stills:
+            report["note"] = (
+                f"{len(stills)} still images: faces are not tracked across images, so there are no per-person "
+                f"tracks; all {untracked} faces are summarised together"
+            )
         else:
             report["note"] = f"no tracked face in {len(records)} frames ({untracked} untracked faces)"
     return report
+
+
+def _stats_lines(entry: dict[str, Any]) -> list[str]:
+    shares = ", ".join(f"{label} {share * 100:.0f}%" for label, share in entry["emotions"].items() if share >= 0.01)
+    lines = [f"  shown       {shares}"]
+    for key in ("valence", "arousal", "engagement"):
+        stats = entry.get(key)
+        if stats is not None:
+            lines.append(f"  {key:<11} mean {stats['mean']:+.2f}  (min {stats['min']:+.2f}, max {stats['max']:+.2f})")
+    return lines
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -180,14 +230,10 @@ def format_report(report: dict[str, Any]) -> str:
         first, last = track["first_ms"] / 1e3, track["last_ms"] / 1e3
         span = f"{first:.1f}-{last:.1f} s ({track['duration_s']:.1f} s, {track['frames']} frames)"
         lines.append(f"track {track['track_id']}: {span}")
-        shares = ", ".join(f"{label} {share * 100:.0f}%" for label, share in track["emotions"].items() if share >= 0.01)
-        lines.append(f"  shown       {shares}")
-        for key in ("valence", "arousal", "engagement"):
-            stats = track.get(key)
-            if stats is not None:
-                lines.append(
-                    f"  {key:<11} mean {stats['mean']:+.2f}  (min {stats['min']:+.2f}, max {stats['max']:+.2f})"
-                )
+        lines += _stats_lines(track)
+    if report.get("all_faces"):
+        lines.append(f"all {report['all_faces']['faces']} faces of {report['images']} images:")
+        lines += _stats_lines(report["all_faces"])
     return "\n".join(lines)
 
 
@@ -229,15 +275,21 @@ def _segments(times: np.ndarray) -> list[slice]:
     return [slice(a, b) for a, b in itertools.pairwise(cuts)]
 
 
-def _draw_track(
-    ax_p: Any,
-    ax_s: Any,
-    ax_l: Any,
-    faces: list[tuple[float, dict[str, Any]]],
-    labels: list[str],
-    min_label_width: float,
-) -> None:
-    """One track's stacked probabilities (ax_p), shown-label strip (ax_s) and valence/arousal/engagement (ax_l)."""
+# Vertical layout of one person's row (axes units, 0 at the bottom): valence/arousal/engagement lines, then the
+# shown-label strip, then the stacked emotion probabilities on top.
+_LINES = (0.03, 0.33)
+_STRIP = (0.37, 0.47)
+_PROBS = (0.50, 1.0)
+
+
+def _in_band(values: np.ndarray, band: tuple[float, float], low: float = -1.0, high: float = 1.0) -> np.ndarray:
+    """``values`` in [low, high] mapped into the vertical ``band`` of a row."""
+    return band[0] + (np.clip(values, low, high) - low) / (high - low) * (band[1] - band[0])
+
+
+def _draw_track(ax: Any, faces: list[tuple[float, dict[str, Any]]], labels: list[str], min_label_width: float) -> None:
+    """One person's row on ``ax`` (y in [0, 1]): stacked probabilities, shown-label strip and valence, arousal and
+    engagement lines, drawn only while the track was present (gaps where it was lost stay empty)."""
     times = np.asarray([t for t, _ in faces], np.float64) / 1e3
     probs = np.asarray([[f["probs"].get(label, 0.0) for label in labels] for _, f in faces], np.float64)
     shown = np.asarray([str(f["emotion"]) for _, f in faces])
@@ -246,37 +298,55 @@ def _draw_track(
         np.float64,
     )
     step = float(np.median(np.diff(times))) if len(times) > 1 else 0.04
+    p_low, p_high = _PROBS
     for part in _segments(times):
         rows = np.arange(part.start, part.stop)
         t = times[rows]
         if len(rows) == 1:  # a lone sample: draw it half a frame wide, or it would not show
             rows, t = rows[[0, 0]], np.array([t[0], t[0] + 0.5 * step])
-        lower = np.zeros(len(t))
+        lower = np.full(len(t), p_low)
         for c, upper in enumerate(np.cumsum(probs[rows], axis=1).T):
-            ax_p.fill_between(t, lower, upper, color=_rgb(labels[c]), linewidth=0)
+            upper = p_low + np.clip(upper, 0.0, 1.0) * (p_high - p_low)
+            ax.fill_between(t, lower, upper, color=_rgb(labels[c]), linewidth=0)
             lower = upper
         # label strip: one bar per run of the same shown label, each sample lasting until the next one
         runs = np.flatnonzero(shown[rows][1:] != shown[rows][:-1]) + 1
         for first, stop in itertools.pairwise([0, *runs.tolist(), len(rows)]):
             right = t[stop] if stop < len(t) else t[-1]
             label = str(shown[rows[first]])
-            ax_s.broken_barh([(t[first], right - t[first])], (0, 1), color=_rgb(label))
+            ax.broken_barh([(t[first], right - t[first])], (_STRIP[0], _STRIP[1] - _STRIP[0]), color=_rgb(label))
             if right - t[first] > min_label_width:  # name the label where the run is wide enough to read
-                ax_s.text(
-                    (t[first] + right) / 2, 0.5, label, ha="center", va="center", fontsize=7, color=_text_rgb(label)
+                middle = (_STRIP[0] + _STRIP[1]) / 2
+                ax.text(
+                    (t[first] + right) / 2, middle, label, ha="center", va="center", fontsize=7, color=_text_rgb(label)
                 )
-        ax_l.plot(t, lines[rows, 0], color="black", linewidth=1.4)
-        ax_l.plot(t, lines[rows, 1], color="0.45", linewidth=1.0, linestyle=":")
-        ax_l.plot(t, lines[rows, 2], color="#8c564b", linewidth=1.6, linestyle="--")
+        ax.fill_between(t, _LINES[0], _LINES[1], color="0.95", linewidth=0)  # where the lines may go
+        ax.plot(t, _in_band(lines[rows, 0], _LINES), color="black", linewidth=1.3)
+        ax.plot(t, _in_band(lines[rows, 1], _LINES), color="0.45", linewidth=1.0, linestyle=":")
+        ax.plot(t, _in_band(lines[rows, 2], _LINES), color="#8c564b", linewidth=1.5, linestyle="--")
+        ax.plot(t[[0, -1]], _in_band(np.zeros(2), _LINES), color="0.75", linewidth=0.6)  # the zero line
+
+
+def _row_label(info: dict[str, Any]) -> str:
+    dominant = info["dominant_emotion"]
+    text = (
+        f"track {info['track_id']}\n{info['duration_s']:.1f} s, {info['frames']} frames\n"
+        f"mostly {dominant} ({info['emotions'][dominant] * 100:.0f}%)"
+    )
+    if info.get("engagement"):
+        text += f"\nengagement {info['engagement']['mean']:.2f}"
+    return text
 
 
 def plot_timeline(
     records: Sequence[dict[str, Any]], report: dict[str, Any], path: str | Path, max_tracks: int = MAX_PLOTTED_TRACKS
 ) -> Path:
-    """A PNG of the session: one row per track (the ``max_tracks`` longest), time in seconds on x.
+    """A PNG of the session: one row per person (track; the ``max_tracks`` longest) on one shared time axis.
 
-    Each row: the smoothed emotion probabilities as stacked areas (the overlay's colours), a strip of the label
-    shown, and valence, arousal and engagement as lines in [-1, 1]. Gaps where the track was lost stay empty.
+    Each row shows, only while that person was present: the smoothed emotion probabilities as stacked areas (the
+    overlay's colours), a strip of the label shown, and valence (solid), arousal (dotted) and engagement (dashed)
+    as lines in [-1, 1] on a light band with its zero line. Rows are ordered by first appearance, so the figure
+    reads like a schedule of who was there when; times without the person stay empty.
     """
     from affectlens.plots import _pyplot
 
@@ -287,7 +357,7 @@ def plot_timeline(
     labels = report["labels"]
     tracks, _ = _track_faces(records)
     infos = sorted(report["tracks"].values(), key=lambda t: -t["frames"])[:max_tracks]
-    infos.sort(key=lambda t: t["first_ms"])
+    infos.sort(key=lambda t: (t["first_ms"], t["track_id"]))
     if not infos:
         fig, ax = plt.subplots(figsize=(8, 2.5), dpi=100)
         ax.axis("off")
@@ -299,62 +369,47 @@ def plot_timeline(
     start = (report["start_ms"] or 0.0) / 1e3
     end = max((report["end_ms"] or 0.0) / 1e3, start + 1e-3)
     rows = len(infos)
-    fig = plt.figure(figsize=(13, 1.2 + 3.3 * rows), dpi=100)
-    outer = fig.add_gridspec(rows, 1, hspace=0.32)
-    bottom_ax = None
-    for row, info in enumerate(infos):
-        grid = outer[row].subgridspec(3, 1, height_ratios=[3.0, 0.35, 1.5], hspace=0.06)
-        ax_p = fig.add_subplot(grid[0], sharex=bottom_ax)
-        ax_s = fig.add_subplot(grid[1], sharex=ax_p)
-        ax_l = fig.add_subplot(grid[2], sharex=ax_p)
-        bottom_ax = bottom_ax or ax_p
-        _draw_track(ax_p, ax_s, ax_l, tracks[info["track_id"]], labels, min_label_width=0.06 * (end - start))
-        dominant = info["dominant_emotion"]
-        title = (
-            f"track {info['track_id']}: {info['duration_s']:.1f} s, {info['frames']} frames, "
-            f"mostly {dominant} ({info['emotions'][dominant] * 100:.0f}% of frames)"
-        )
-        if info.get("engagement"):
-            title += f", mean engagement {info['engagement']['mean']:.2f}"
-        ax_p.set_title(title, loc="left", fontsize=11)
-        ax_p.set_ylim(0, 1)
-        ax_p.set_ylabel("emotion\nprobability", fontsize=9)
-        ax_s.set_ylim(0, 1)
-        ax_s.set_yticks([])
-        ax_s.set_ylabel("shown", fontsize=8, rotation=0, ha="right", va="center")
-        ax_l.set_ylim(-1.05, 1.05)
-        ax_l.axhline(0, color="0.7", linewidth=0.6)
-        ax_l.set_yticks([-1, 0, 1])
-        ax_l.set_ylabel("valence /\nengagement", fontsize=9)
-        ax_l.grid(axis="x", alpha=0.3)
-        for ax in (ax_p, ax_s):
-            ax.tick_params(labelbottom=False)
-    assert bottom_ax is not None
-    bottom_ax.set_xlim(start, end)
-    fig.axes[-1].set_xlabel("time (s)")
+    row_h, top_h, bottom_h = 0.95, 0.85, 0.55  # inches
+    fig_h = top_h + row_h * rows + bottom_h
+    fig, axes = plt.subplots(rows, 1, figsize=(13, fig_h), dpi=100, sharex=True, squeeze=False)
+    for ax, info in zip(axes[:, 0], infos, strict=True):
+        _draw_track(ax, tracks[info["track_id"]], labels, min_label_width=0.06 * (end - start))
+        ax.set_ylim(0, 1)
+        ax.set_yticks([])
+        ax.set_ylabel(_row_label(info), rotation=0, ha="right", va="center", fontsize=8, labelpad=8)
+        ax.grid(axis="x", alpha=0.3)
+        for side in ("top", "right", "left"):
+            ax.spines[side].set_visible(False)
+    axes[0, 0].set_xlim(start, end)
+    axes[-1, 0].set_xlabel("time (s)")
 
     handles = [Patch(color=_rgb(label), label=label) for label in labels]
     handles.append(Patch(color=_rgb(UNCERTAIN), label=UNCERTAIN))
     handles += [
-        Line2D([], [], color="black", linewidth=1.4, label="valence"),
+        Line2D([], [], color="black", linewidth=1.3, label="valence"),
         Line2D([], [], color="0.45", linewidth=1.0, linestyle=":", label="arousal"),
-        Line2D([], [], color="#8c564b", linewidth=1.6, linestyle="--", label="engagement (0..1)"),
+        Line2D([], [], color="#8c564b", linewidth=1.5, linestyle="--", label="engagement (0..1)"),
     ]
     shown_note = (
         f"showing the {rows} longest of {report['track_count']} tracks"
         if report["track_count"] > rows
         else f"{rows} track{'s' if rows != 1 else ''}"
     )
-    fig.suptitle(f"affectlens session: {report['duration_s']:.1f} s, {report['frames']} frames; {shown_note}", y=0.995)
+    fig.suptitle(
+        f"affectlens session: {report['duration_s']:.1f} s, {report['frames']} frames; {shown_note}; "
+        "each row: emotion probabilities, label shown, valence / arousal / engagement in [-1, 1]",
+        y=1.0 - 0.12 / fig_h,
+        fontsize=10,
+    )
     fig.legend(
         handles=handles,
         loc="upper center",
         ncol=min(len(handles), 12),
         fontsize=8,
         frameon=False,
-        bbox_to_anchor=(0.5, 1.0 - 0.3 / fig.get_figheight()),
+        bbox_to_anchor=(0.5, 1.0 - 0.38 / fig_h),
     )
-    fig.subplots_adjust(left=0.08, right=0.98, top=1.0 - 0.95 / fig.get_figheight(), bottom=0.45 / fig.get_figheight())
+    fig.subplots_adjust(left=0.15, right=0.99, top=1.0 - top_h / fig_h, bottom=bottom_h / fig_h, hspace=0.12)
     fig.savefig(path)
     plt.close(fig)
     return Path(path)

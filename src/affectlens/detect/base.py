@@ -155,7 +155,7 @@ def register_detector(
     unavailable_hint: str = "",
     description: str = "",
 ) -> Callable[[Callable[..., FaceDetector]], Callable[..., FaceDetector]]:
-    """Decorator: register ``factory(min_confidence=, max_faces=) -> FaceDetector`` under ``name``.
+    """Decorator: register ``factory(min_confidence=, max_faces=, tiles=) -> FaceDetector`` under ``name``.
 
     ``available`` tells cheaply (without importing heavy packages) whether the backend can run here;
     ``unavailable_hint`` is the error message when it cannot (the exact ``pip install`` command).
@@ -178,7 +178,9 @@ def describe_detectors() -> dict[str, str]:
     return {name: entry.description for name, entry in _REGISTRY.items()}
 
 
-def create_detector(name: str = "mediapipe", min_confidence: float = 0.5, max_faces: int = 0) -> FaceDetector:
+def create_detector(
+    name: str = "mediapipe", min_confidence: float = 0.5, max_faces: int = 0, tiles: str | int = "auto"
+) -> FaceDetector:
     """Build a face detector by registry name.
 
     Args:
@@ -186,6 +188,9 @@ def create_detector(name: str = "mediapipe", min_confidence: float = 0.5, max_fa
             ``mediapipe-short``, ``mediapipe-full`` or ``haar``; :func:`list_detectors` lists what runs here.
         min_confidence: minimum detection score in [0, 1].
         max_faces: keep the N highest-scoring faces; 0 keeps all.
+        tiles: detection in tiles for frames much larger than the detector's input (group photos, crowds):
+            ``"auto"`` (frames from a 1024 px long side), ``"off"``, or N tiles across the long side at the finest
+            level (see :mod:`affectlens.detect.tiling`).
 
     Raises:
         ValueError: unknown name or bad argument.
@@ -196,4 +201,4 @@ def create_detector(name: str = "mediapipe", min_confidence: float = 0.5, max_fa
         raise ValueError(f"unknown face detector {name!r}; choose one of: {', '.join(_REGISTRY)}")
     if not entry.available():
         raise ImportError(entry.unavailable_hint or f"face detector {name!r} is not available here")
-    return entry.factory(min_confidence=min_confidence, max_faces=max_faces)
+    return entry.factory(min_confidence=min_confidence, max_faces=max_faces, tiles=tiles)

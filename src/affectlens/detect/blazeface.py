@@ -15,6 +15,14 @@ Two models, and the default that combines them:
   >= 0.5) is dropped as the same face. A video of one large face costs one short-range pass per frame; a frame
   without faces costs both passes (~3.8 ms), with no emotion model to run after it; so does a frame of only small
   faces (a stage or a crowd: ``mediapipe-full`` alone is cheaper there, at the price of missed close-ups).
+
+Tiling (``tiles``, :mod:`affectlens.detect.tiling`): in a frame much larger than the model's input, faces below ~10%
+of the long side shrink to a few input pixels and are lost (a 3000x1334 group photo: 1 face of 30). With
+``tiles="auto"`` (the default; from a 1024 px long side) or N, the whole-frame pass above is followed by full-range
+passes over overlapping square tiles (short range for ``short``), seen at a scale where their faces are detectable;
+boxes and keypoints are mapped back to frame pixels and duplicates across tiles and passes removed by
+:func:`~affectlens.detect.tiling.merge_detections`. Frames below 1024 px (640x360, 960x540) are never tiled by
+``auto``: a video of one large face costs what it did. Measured figures: docs/BENCHMARKS.md, "Faces in group photos".
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import numpy as np
 
 from affectlens.core import NUM_KEYPOINTS, Faces
 from affectlens.detect.base import DetectorBase, check_image, make_faces, overlap_with_any, register_detector
+from affectlens.detect.tiling import detect_in_tiles, merge_detections, parse_tiles, tile_plan, tiles_across
 
 MEDIAPIPE_INSTALL = "pip install mediapipe==0.10.21"
 _GRAPHS = {
@@ -121,6 +130,8 @@ class BlazeFaceDetector(DetectorBase):
         max_faces: keep the N highest-scoring faces; 0 keeps all.
         small_face: for ``auto``, the face width (fraction of the frame's long side) below which short range is not
             trusted and full range runs too.
+        tiles: ``"auto"`` (tile frames from a 1024 px long side), ``"off"``, or N tiles across the long side at the
+            finest level (see :mod:`affectlens.detect.tiling`).
 
     Raises:
         ImportError: mediapipe is not installed (the message names ``pip install mediapipe==0.10.21``).
@@ -132,16 +143,19 @@ class BlazeFaceDetector(DetectorBase):
         min_confidence: float = 0.5,
         max_faces: int = 0,
         small_face: float = 0.2,
+        tiles: str | int = "auto",
     ) -> None:
         super().__init__(min_confidence, max_faces)
         if model not in ("short", "full", "auto"):
             raise ValueError(f"BlazeFace model must be 'short', 'full' or 'auto', got {model!r}")
         self.model = model
         self.small_face = float(small_face)
+        self.tiles = parse_tiles(tiles)
         self.name = {"auto": "mediapipe", "short": "mediapipe-short", "full": "mediapipe-full"}[model]
         self._graphs: dict[str, _BlazeFaceGraph] = {}
         self._graph("full" if model == "full" else "short")  # fail early, in the constructor, if mediapipe is missing
         self.full_passes = 0  # how many frames ran the full-range model (for `auto`, a measure of its cost)
+        self.tile_passes = 0  # how many tiles were run (all frames together)
 
     def _graph(self, model: Literal["short", "full"]) -> _BlazeFaceGraph:
         graph = self._graphs.get(model)
@@ -166,7 +180,25 @@ class BlazeFaceDetector(DetectorBase):
             xyxy, score, keypoints = self._graph("short").run(rgb)
             if self.model == "auto":
                 xyxy, score, keypoints = self._with_small_faces(rgb, xyxy, score, keypoints, max(height, width))
+        plan = tile_plan(width, height, tiles_across(self.tiles, width, height))
+        if len(plan) > 0:
+            xyxy, score, keypoints = self._with_tiles(rgb, plan, xyxy, score, keypoints)
         return make_faces(xyxy, score, keypoints, width, height, self.min_confidence, self.max_faces)
+
+    def _with_tiles(
+        self, rgb: np.ndarray, plan: np.ndarray, xyxy: np.ndarray, score: np.ndarray, keypoints: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Whole-frame results -> the same plus the faces found in the tiles of ``plan`` ((K, 4) x0, y0, x1, y1),
+        in frame pixels, duplicates removed."""
+        graph = self._graph("short" if self.model == "short" else "full")
+        tile_xyxy, tile_score, tile_keypoints, cut = detect_in_tiles(graph.run, rgb, plan)
+        self.tile_passes += len(plan)
+        cut = np.concatenate([np.zeros(len(score), bool), cut])  # whole-frame detections are never cut by a tile
+        xyxy = np.concatenate([xyxy, tile_xyxy])
+        score = np.concatenate([score, tile_score])
+        keypoints = np.concatenate([keypoints, tile_keypoints])
+        keep = merge_detections(xyxy, score, cut)
+        return xyxy[keep], score[keep], keypoints[keep]
 
     def _with_small_faces(
         self, rgb: np.ndarray, xyxy: np.ndarray, score: np.ndarray, keypoints: np.ndarray, long_side: int
@@ -224,10 +256,10 @@ _HINT = f"the mediapipe face detectors need MediaPipe 0.10.21: {MEDIAPIPE_INSTAL
     "mediapipe",
     available=mediapipe_available,
     unavailable_hint=_HINT,
-    description="BlazeFace short range, plus full range when faces are small or absent (default)",
+    description="BlazeFace short range, plus full range for small or no faces, in tiles from 1024 px (default)",
 )
-def _create_auto(min_confidence: float = 0.5, max_faces: int = 0) -> BlazeFaceDetector:
-    return BlazeFaceDetector("auto", min_confidence=min_confidence, max_faces=max_faces)
+def _create_auto(min_confidence: float = 0.5, max_faces: int = 0, tiles: str | int = "auto") -> BlazeFaceDetector:
+    return BlazeFaceDetector("auto", min_confidence=min_confidence, max_faces=max_faces, tiles=tiles)
 
 
 @register_detector(
@@ -236,8 +268,8 @@ def _create_auto(min_confidence: float = 0.5, max_faces: int = 0) -> BlazeFaceDe
     unavailable_hint=_HINT,
     description="BlazeFace short range only: fastest, faces larger than ~20% of the frame",
 )
-def _create_short(min_confidence: float = 0.5, max_faces: int = 0) -> BlazeFaceDetector:
-    return BlazeFaceDetector("short", min_confidence=min_confidence, max_faces=max_faces)
+def _create_short(min_confidence: float = 0.5, max_faces: int = 0, tiles: str | int = "auto") -> BlazeFaceDetector:
+    return BlazeFaceDetector("short", min_confidence=min_confidence, max_faces=max_faces, tiles=tiles)
 
 
 @register_detector(
@@ -246,5 +278,5 @@ def _create_short(min_confidence: float = 0.5, max_faces: int = 0) -> BlazeFaceD
     unavailable_hint=_HINT,
     description="BlazeFace full range only: small and distant faces, ~3x the cost of short range",
 )
-def _create_full(min_confidence: float = 0.5, max_faces: int = 0) -> BlazeFaceDetector:
-    return BlazeFaceDetector("full", min_confidence=min_confidence, max_faces=max_faces)
+def _create_full(min_confidence: float = 0.5, max_faces: int = 0, tiles: str | int = "auto") -> BlazeFaceDetector:
+    return BlazeFaceDetector("full", min_confidence=min_confidence, max_faces=max_faces, tiles=tiles)

@@ -8,6 +8,8 @@ with open_source("video.mp4") as source, JsonlSink("out.jsonl") as sink:
 """
 
 from affectlens.io.errors import AffectlensIOError, SinkError, SourceError
+from affectlens.io.image_sink import ImageSink
+from affectlens.io.image_source import read_image
 from affectlens.io.sinks import (
     CsvSink,
     JsonArraySink,
@@ -26,6 +28,7 @@ __all__ = [
     "CaptureSource",
     "CsvSink",
     "FrameSource",
+    "ImageSink",
     "ImageSource",
     "JsonArraySink",
     "JsonlSink",
@@ -37,5 +40,6 @@ __all__ = [
     "VideoSink",
     "open_sink",
     "open_source",
+    "read_image",
     "read_jsonl",
 ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
+from collections import deque
 
 import cv2
 import numpy as np
@@ -14,15 +16,28 @@ from affectlens.io.frame_source import STREAM_TIMEOUT_MS, FrameSource
 
 log = logging.getLogger(__name__)
 
+#: Frame duration assumed, in ms, when neither the container's timestamps nor its frame rate say (25 fps).
+FALLBACK_FRAME_MS = 40.0
+
 
 class CaptureSource(FrameSource):
     """Video file, camera or stream, decoded with ``cv2.VideoCapture.read()``.
 
-    Timestamps: files use ``index * 1000 / fps`` (exact for constant frame rate, immune to container quirks), or
-    FFmpeg's ``CAP_PROP_POS_MSEC`` when the fps is unknown; cameras and live streams use monotonic wall-clock ms
-    since the source was opened (when the frame was read); a stream opened with ``live=False`` (say a file over
-    HTTP) uses media time like a file. A file opened with ``live=True`` is played back at its own fps (a simulated
-    camera): the reader paces itself and the consumer gets the newest frame, dropping what it cannot keep up with.
+    Timestamps (``Frame.timestamp_ms``):
+
+    - files, and streams read in file mode (say a video over HTTP): the container's presentation time of each
+      frame (FFmpeg's ``CAP_PROP_POS_MSEC`` after the read), relative to the first frame, so a variable-frame-rate
+      video (phones, screen recordings) gets its true times. Where the container gives no usable time (0, missing,
+      or not after the previous frame's, as for the last frame of some AVIs), the frame is placed one nominal frame
+      duration (``1000 / fps``, or 40 ms when fps is unknown) after the previous one.
+    - cameras, and streams in live mode: monotonic wall-clock ms since the source was opened, when the frame was read.
+
+    A file in live mode is played back in real time at its own timestamps, like a camera: the reader paces itself
+    and the consumer gets the newest frame, dropping what it cannot keep up with.
+
+    Rotation stored as metadata (phone videos) is applied (``CAP_PROP_ORIENTATION_AUTO``), so ``size`` and every
+    frame are upright. A file or file-mode stream that decodes to a single frame (a one-frame GIF or video) is a
+    still image: ``kind == "image"``, ``fps`` None, analysed like a photo.
     """
 
     def __init__(
@@ -38,62 +53,79 @@ class CaptureSource(FrameSource):
     ) -> None:
         self._capture = capture
         self._camera = camera
+        capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)  # upright frames for rotation metadata (off by default here)
         fps = float(capture.get(cv2.CAP_PROP_FPS))
+        fps_known = 0.0 < fps <= 1000.0
         frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if kind != "camera" else 0
         self._wall_clock = kind == "camera" or (kind == "stream" and live)  # else media time
         self._t0 = time.monotonic()
-        ok, image = capture.read()  # decode one frame now: a file that opens but cannot decode fails here
-        if not ok or image is None:
+        self._first_pos_ms: float | None = None
+        self._last_ms = 0.0
+        self._nominal_ms = 1000.0 / fps if fps_known else FALLBACK_FRAME_MS
+        self._estimated = 0  # frames whose time the container did not give
+        self._pending: deque[tuple[np.ndarray, float]] = deque()
+        if not self._read_pending():  # decode one frame now: a file that opens but cannot decode fails here
             capture.release()
             raise SourceError(_undecodable_message(kind, name, camera))
-        if self._wall_clock:
-            first_ms = (time.monotonic() - self._t0) * 1e3
-        else:
-            first_ms = 0.0 if 0.0 < fps <= 1000.0 else float(capture.get(cv2.CAP_PROP_POS_MSEC))
+        if not self._wall_clock and not self._read_pending():  # one frame only: a still image, not a video
+            kind, fps_known, frame_count = "image", False, 1
+        size = self._pending[0][0].shape[1::-1]
         super().__init__(
             kind=kind,
             name=name,
             path=path,
             live=live,
             queue_size=queue_size,
-            fps=fps if 0.0 < fps <= 1000.0 else None,
+            fps=fps if fps_known else None,
             frame_count=frame_count if frame_count > 0 else None,
-            size=(int(image.shape[1]), int(image.shape[0])),
+            size=(int(size[0]), int(size[1])),
             extra={"camera": camera} if camera is not None else None,
         )
-        self._pending: tuple[np.ndarray, float] | None = (image, first_ms)
         self._index = 0
         self._pace_t0: float | None = None
 
-    def _timestamp_ms(self, index: int) -> float:
+    def _read_pending(self) -> bool:
+        """Decode the next frame into ``_pending`` with its timestamp; False at the end of the source."""
+        ok, image = self._capture.read()  # a fresh array per call: frames in the queue never alias
+        if not ok or image is None:
+            return False
+        self._pending.append((image, self._timestamp_ms()))
+        return True
+
+    def _timestamp_ms(self) -> float:
+        """Timestamp of the frame just read, in ms (see the class docstring)."""
         if self._wall_clock:
             return (time.monotonic() - self._t0) * 1e3
-        if self._fps is not None:
-            return index * 1000.0 / self._fps
-        return float(self._capture.get(cv2.CAP_PROP_POS_MSEC))
+        position = float(self._capture.get(cv2.CAP_PROP_POS_MSEC))
+        if self._first_pos_ms is None:  # the first frame is time 0 (some containers start at -17 ms or +42 ms)
+            self._first_pos_ms = position if math.isfinite(position) else 0.0
+            return 0.0
+        timestamp = position - self._first_pos_ms
+        if not math.isfinite(timestamp) or timestamp <= self._last_ms:  # missing or garbage: one frame later
+            timestamp = self._last_ms + self._nominal_ms
+            self._estimated += 1
+        self._last_ms = timestamp
+        return timestamp
 
     def _next_frame(self) -> Frame | None:
+        if not self._pending and not self._read_pending():
+            return None
+        image, timestamp_ms = self._pending.popleft()
         index = self._index
-        if self._kind == "video" and self._live and self._fps is not None:  # real-time playback of a file
+        if self._kind == "video" and self._live:  # real-time playback of a file, at its own timestamps
             now = time.monotonic()
             if self._pace_t0 is None:
                 self._pace_t0 = now
-            delay = self._pace_t0 + index / self._fps - now
+            delay = self._pace_t0 + timestamp_ms / 1e3 - now
             if delay > 0 and self._stop.wait(delay):
                 return None
-        if self._pending is not None:
-            image, timestamp_ms = self._pending
-            self._pending = None
-        else:
-            ok, image = self._capture.read()  # a fresh array per call: frames in the queue never alias
-            if not ok or image is None:
-                return None
-            timestamp_ms = self._timestamp_ms(index)
         self._index = index + 1
         return Frame(image=image, index=index, timestamp_ms=timestamp_ms, source=dict(self._meta))
 
     def _at_end(self) -> None:
         decoded = self._index
+        if self._estimated > 1:  # one is common (the last frame of an AVI); more means the container lacks times
+            log.info("%s: %d of %d frame times estimated (none in the container)", self._name, self._estimated, decoded)
         if self._frame_count is not None and decoded < self._frame_count:
             self.stopped_early = True
             self.error = f"decoding stopped at frame {decoded} of {self._frame_count} (header): file may be truncated"

@@ -1,4 +1,4 @@
-"""``FrameSource``: the reader thread and bounded queue behind every source; live sources drop stale frames."""
+"""``FrameSource``: the reader thread and bounded queue behind every source; live sources keep only the newest frame."""
 
 from __future__ import annotations
 
@@ -14,12 +14,20 @@ from affectlens.io.errors import SourceError
 log = logging.getLogger(__name__)
 
 #: Extensions read as still images (with ``cv2.imdecode``); everything else that is a file is tried as a video.
+#: GIFs are not here: this OpenCV build has no GIF decoder, so FFmpeg reads them, and a one-frame GIF (like any
+#: one-frame video) is then a still image (``kind == "image"``).
 IMAGE_EXTENSIONS = frozenset(
     {".bmp", ".dib", ".jpg", ".jpeg", ".jpe", ".jp2", ".png", ".webp", ".avif", ".pbm", ".pgm", ".ppm", ".pxm"}
     | {".pnm", ".pfm", ".sr", ".ras", ".tif", ".tiff", ".exr", ".hdr", ".pic"}
 )
+#: URL schemes of real-time streams: read in live mode unless ``mode="file"``.
+LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "udp", "tcp", "srt", "rtp", "mms"})
+#: URL schemes that serve files as well as streams: file mode when the stream has a known length, else live.
+FILE_SCHEMES = frozenset({"http", "https"})
 #: URL schemes opened as network streams with FFmpeg.
-STREAM_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt", "rtp", "mms"})
+STREAM_SCHEMES = LIVE_SCHEMES | FILE_SCHEMES
+#: How a source is read: ``"file"`` delivers every frame with media timestamps; ``"live"`` keeps only the newest.
+MODES = ("file", "live")
 #: FFmpeg open and read timeout for stream URLs, in ms (an unreachable host fails after this instead of hanging).
 STREAM_TIMEOUT_MS = 10_000
 #: How long ``close()`` waits for the reader thread, in s (a stalled stream can block inside FFmpeg).
@@ -33,7 +41,11 @@ class FrameSource:
 
     Created by :func:`open_source`. Each frame carries ``image`` (H, W, 3) uint8 BGR, ``index`` (0-based),
     ``timestamp_ms`` (ms since the source started) and ``source`` metadata: ``kind``, ``path``, ``name``, ``fps``,
-    ``width``, ``height``, ``frame_count``, ``live`` (and ``camera`` / ``folder`` where they apply).
+    ``width``, ``height``, ``frame_count``, ``live`` (and ``camera`` / ``folder`` / ``file`` where they apply).
+
+    File mode (``live=False``): the reader decodes up to ``queue_size`` frames ahead and waits for the consumer;
+    every frame is delivered. Live mode: the reader never waits and keeps only the newest decoded frame, so the
+    consumer always gets the latest picture (at most one frame behind the decoder) and ``dropped`` counts the rest.
 
     Attributes:
         stopped_early: True when decoding ended before the header's frame count (a truncated file) or a camera or
@@ -73,7 +85,8 @@ class FrameSource:
             "live": live,
             **(extra or {}),
         }
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        # live: one slot for the newest frame plus one for the end marker, so the end never displaces a frame
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=2 if live else queue_size)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -98,8 +111,13 @@ class FrameSource:
 
     @property
     def live(self) -> bool:
-        """True when stale frames are dropped to stay current."""
+        """True in live mode: only the newest frame is kept, stale ones are dropped to stay current."""
         return self._live
+
+    @property
+    def mode(self) -> str:
+        """``"live"`` or ``"file"`` (see :data:`MODES`)."""
+        return "live" if self._live else "file"
 
     @property
     def fps(self) -> float | None:
@@ -188,17 +206,15 @@ class FrameSource:
             self._put(_END)
 
     def _put(self, item: Any) -> None:
-        if self._live:
-            while not self._stop.is_set():
-                try:
-                    self._queue.put_nowait(item)
-                    return
-                except queue.Full:
+        if self._live:  # the reader is the only producer: after the drain, the queue has room for item
+            if item is not _END:
+                while True:  # replace the frame the consumer has not taken yet: it should see the newest
                     try:
-                        self._queue.get_nowait()  # drop the oldest: the consumer should see the newest
-                        self._dropped += 1
+                        self._queue.get_nowait()
                     except queue.Empty:
-                        pass
+                        break
+                    self._dropped += 1
+            self._queue.put_nowait(item)
         else:
             while not self._stop.is_set():
                 try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ import psutil
 
 from affectlens.core import FrameResult
 from affectlens.io.errors import SinkError
-from affectlens.io.file_sink import FileSink, sink_error
+from affectlens.io.file_sink import FileSink
 
 
 class MetricsSink(FileSink):
@@ -32,7 +33,8 @@ class MetricsSink(FileSink):
 
     def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(path)
-        self._writer = csv.writer(self._file, lineterminator="\n")
+        self._buffer = io.StringIO()  # rows are formatted here, then written by FileSink._emit
+        self._writer = csv.writer(self._buffer, lineterminator="\n")
         self._clock = clock
         self._process = psutil.Process()
         self._process.cpu_percent(None)  # the first call only starts psutil's measurement interval
@@ -44,11 +46,10 @@ class MetricsSink(FileSink):
         self._emit_rows([list(self.COLUMNS)])
 
     def _emit_rows(self, rows: list[list[Any]]) -> None:
-        try:
-            self._writer.writerows(rows)
-            self._file.flush()
-        except OSError as exc:
-            raise sink_error(self.path, exc) from None
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        self._writer.writerows(rows)
+        self._emit(self._buffer.getvalue())
 
     def _finish_seconds(self, upto: int) -> None:
         """Write rows for seconds ``self._second`` .. ``upto - 1`` (the current one, then any empty ones)."""
@@ -75,13 +76,12 @@ class MetricsSink(FileSink):
         self._faces += len(result.faces)
         self.frames_written += 1
 
-    def close(self) -> None:
-        """Write the final partial second (its fps over the time it lasted), then close."""
-        if not self.closed and self._t0 is not None and self._frames > 0:
+    def _finish(self) -> None:
+        """Write the final partial second (its fps over the time it lasted)."""
+        if self._t0 is not None and self._frames > 0:
             span = max(self._clock() - self._t0 - self._second, 1e-3)
             cpu = round(self._process.cpu_percent(None), 1)
             rss = round(self._process.memory_info().rss / 2**20, 1)
             fps = round(self._frames / min(span, 1.0), 2)
             self._emit_rows([[self._second, self._frames, fps, cpu, rss, self._faces]])
             self.rows_written += 1
-        super().close()

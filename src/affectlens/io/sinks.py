@@ -6,9 +6,13 @@
         for result in results:          # affectlens.core.FrameResult
             sinks.write(result)
 
-Every sink opens its file when it is created, so an unwritable path raises :class:`SinkError` before any work, and
-flushes after every ``write()``, so a crash or Ctrl-C leaves a valid file up to the last frame written (flushed to
-the OS, not fsync'ed: it survives the process, not a power cut). The exception is :class:`VideoSink`, see there.
+Every sink creates its file when it is created, so an unwritable path raises :class:`SinkError` before any work.
+It writes under a temporary name beside the output (``out.jsonl`` -> ``out.partial.jsonl``) and renames it into place
+when closed, if at least one frame was written (else it removes it): an existing file is replaced only by a finished
+one. Record sinks write through to the OS after every ``write()``, so after a crash the ``.partial`` file is valid up
+to the last frame written (it survives the process, not a power cut); a failed write (disk full) raises a one-line
+:class:`SinkError` and the file is cut back to its last complete frame. :class:`VideoSink` is checked when closed,
+see there. :func:`~affectlens.io.output_paths.check_outputs` refuses outputs that are an input or each other.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 from affectlens.core import FrameResult
 from affectlens.io.errors import SinkError
 from affectlens.io.file_sink import FileSink, Sink
+from affectlens.io.image_sink import ImageSink, is_image_path
 from affectlens.io.metrics_sink import MetricsSink
 from affectlens.io.record_sinks import CsvSink, JsonArraySink, JsonlSink, read_jsonl, record_json
 from affectlens.io.video_sink import VIDEO_FOURCC, VideoSink
@@ -84,7 +89,8 @@ def open_sink(
     size: tuple[int, int] | None = None,
     labels: Sequence[str] | None = None,
 ) -> Sink:
-    """The sink that the extension of ``path`` names: ``.jsonl``/``.ndjson``, ``.json``, ``.csv``, or a video.
+    """The sink that the extension of ``path`` names: ``.jsonl``/``.ndjson``, ``.json``, ``.csv``, a video, or an
+    image (``.jpg``, ``.png``, ``.webp``...: one annotated still, :class:`~affectlens.io.ImageSink`).
 
     ``fps`` and ``size`` (width, height) are needed for videos; ``labels`` fixes the CSV's ``p_`` columns.
     A metrics log is also a ``.csv``: create :class:`MetricsSink` explicitly.
@@ -101,4 +107,8 @@ def open_sink(
         if fps is None or size is None:
             raise ValueError(f"a video sink ({path}) needs fps and size")
         return VideoSink(path, fps, size)
-    raise SinkError(f"cannot write {path}: unknown output format {suffix!r} (use .jsonl, .json, .csv, .mp4 or .avi)")
+    if is_image_path(path):
+        return ImageSink(path)
+    raise SinkError(
+        f"cannot write {path}: unknown output format {suffix!r} (use .jsonl, .json, .csv, .mp4, .avi or .jpg, .png)"
+    )

@@ -2,6 +2,8 @@
 
 Training writes it into the ONNX metadata (key ``affectlens_cfg``); the runtime reads it from there, so input size,
 colour, normalisation, alignment template, label names and valence/arousal range are never hard-coded beside a model.
+Fields added later default to the safe reading for older models: no trained valence/arousal head, and no
+``uncertain`` threshold of their own (the smoother's default applies).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 from affectlens.emotions import EMOTIONS
 
 CFG_METADATA_KEY = "affectlens_cfg"
+MAIN_HEAD = "emotion"
+"""Name of the main classification head (``labels``) wherever heads are named: ``--head``, ``uncertain_below``."""
 
 # Eye centres of a FER-2013 48x48 crop, as fractions of the crop's width and height: the image-left eye (the
 # subject's right eye) first: medians of MediaPipe BlazeFace on 2,955 upscaled FER-2013 training images, made
@@ -33,7 +37,14 @@ class ModelConfig:
         eyes: alignment template, eye centres ((x, y) image-left eye, (x, y) image-right eye) as fractions of the
             input size.
         valence_arousal_range: (low, high) of the valence/arousal outputs.
+        valence_arousal: the valence/arousal head was trained on real targets (set by training when the dataset has
+            valence/arousal values). False (the default, also for models exported before this field existed): the
+            runtime reports no valence/arousal (NaN), since an untrained head outputs noise.
         extra_heads: names and label lists of further classification heads (e.g. posture).
+        uncertain_below: per head (``"emotion"`` for ``labels``, else an ``extra_heads`` name), the top probability
+            below which the label shown is ``uncertain``, chosen on validation data (``scripts/calibrate_uncertain.py``:
+            the probability below which the top label is wrong more often than right, on raw per-image outputs). A
+            head without an entry uses the smoother's default.
         info: free-form provenance (training data, licence, metrics file), shown by ``affectlens info``.
     """
 
@@ -45,7 +56,9 @@ class ModelConfig:
     std: tuple[float, ...] = (0.25,)
     eyes: tuple[tuple[float, float], tuple[float, float]] = FER_EYES
     valence_arousal_range: tuple[float, float] = (-1.0, 1.0)
+    valence_arousal: bool = False
     extra_heads: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    uncertain_below: dict[str, float] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -57,6 +70,25 @@ class ModelConfig:
             raise ValueError(f"ModelConfig.input_size must be >= 8 pixels, got {self.input_size}")
         if not self.labels:
             raise ValueError("ModelConfig.labels must name at least one class")
+        for head, threshold in self.uncertain_below.items():
+            if head != MAIN_HEAD and head not in self.extra_heads:
+                raise ValueError(f"ModelConfig.uncertain_below names {head!r}, which is not a head of the model")
+            if not 0.0 <= float(threshold) <= 1.0:
+                raise ValueError(f"ModelConfig.uncertain_below[{head!r}] must be in [0, 1], got {threshold}")
+
+    def head_labels(self, head: str | None = None) -> tuple[str, ...]:
+        """Class names of ``head`` (None or ``"emotion"``: the main head ``labels``).
+
+        Raises:
+            ValueError: the model has no such head; the message lists the heads it has.
+        """
+        if head in (None, MAIN_HEAD):
+            return self.labels
+        if head not in self.extra_heads:
+            raise ValueError(
+                f"the model has no head {head!r}; its heads: {', '.join([MAIN_HEAD, *sorted(self.extra_heads)])}"
+            )
+        return self.extra_heads[head]
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -76,4 +108,8 @@ class ModelConfig:
             raw["eyes"] = tuple(tuple(p) for p in raw["eyes"])
         if "extra_heads" in raw:
             raw["extra_heads"] = {k: tuple(v) for k, v in raw["extra_heads"].items()}
+        if "uncertain_below" in raw:
+            raw["uncertain_below"] = {k: float(v) for k, v in raw["uncertain_below"].items()}
+        if "valence_arousal" in raw:
+            raw["valence_arousal"] = bool(raw["valence_arousal"])
         return cls(**raw)

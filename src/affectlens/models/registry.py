@@ -25,6 +25,14 @@ def list_models() -> list[str]:
     return sorted(_BUILDERS)
 
 
+def model_builder(name: str) -> Callable[..., Any]:
+    """The builder function registered as ``name`` (its signature lists the architecture's arguments)."""
+    _import_architectures()
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown model {name!r}; registered: {', '.join(sorted(_BUILDERS))}")
+    return _BUILDERS[name]
+
+
 def create_backbone(name: str, in_channels: int = 1, **kw: Any) -> Any:
     """Build the registered feature extractor ``name`` (an ``nn.Module`` with ``num_features``)."""
     _import_architectures()

@@ -1,5 +1,6 @@
-"""Drawing results on frames: composable annotators (``annotate(image, result) -> image``), the default Overlay,
-per-track history for sparklines and trails, and the live window of ``--show``.
+"""Drawing results on frames: composable annotators (``annotate(image, result) -> image``), the default Overlay
+(whose labels and panels never cover another face or each other), per-track history for sparklines and trails,
+and the live window of ``--show``.
 
 >>> from affectlens.render import Overlay
 >>> image = Overlay(va_plane=True).annotate(frame_image, result, fps=150.0)  # doctest: +SKIP
@@ -8,6 +9,7 @@ per-track history for sparklines and trails, and the live window of ``--show``.
 from affectlens.render.annotators import (
     Annotator,
     BoxAnnotator,
+    FaceItemAnnotator,
     LabelAnnotator,
     ProbabilityBarsAnnotator,
     ValenceArousalAnnotator,
@@ -16,11 +18,13 @@ from affectlens.render.colors import EMOTION_COLORS, UNKNOWN_COLOR, Color, emoti
 from affectlens.render.history import TrackHistory, TrackSeries
 from affectlens.render.hud import HudAnnotator
 from affectlens.render.live import Action, LiveWindow, handle_key
-from affectlens.render.overlay import ELEMENTS, Overlay
+from affectlens.render.overlay import DEFAULT_DRAW, ELEMENTS, Overlay, parse_draw
+from affectlens.render.placement import Placed, Placer, overlapping
 from affectlens.render.sparklines import SparklineAnnotator
 from affectlens.render.va_plane import ValenceArousalPlaneAnnotator
 
 __all__ = [
+    "DEFAULT_DRAW",
     "ELEMENTS",
     "EMOTION_COLORS",
     "UNKNOWN_COLOR",
@@ -28,10 +32,13 @@ __all__ = [
     "Annotator",
     "BoxAnnotator",
     "Color",
+    "FaceItemAnnotator",
     "HudAnnotator",
     "LabelAnnotator",
     "LiveWindow",
     "Overlay",
+    "Placed",
+    "Placer",
     "ProbabilityBarsAnnotator",
     "SparklineAnnotator",
     "TrackHistory",
@@ -40,4 +47,6 @@ __all__ = [
     "ValenceArousalPlaneAnnotator",
     "emotion_color",
     "handle_key",
+    "overlapping",
+    "parse_draw",
 ]

@@ -8,30 +8,24 @@ draws in place on a BGR uint8 image and returns it (supervision's annotator shap
 
 Boxes are in ``result.frame`` pixels and are rescaled when ``image`` has another size. Sizes scale with the
 image (see :func:`~affectlens.render.layout.layout_for`); drawing only touches small regions around each face.
+Labels and panels are placed by :class:`~affectlens.render.placement.Placer`: none covers another face or another
+label, and none leaves the image.
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
 
 from affectlens.core import FrameResult
 from affectlens.render.colors import UNKNOWN_COLOR, Color, emotion_color, text_color_on
-from affectlens.render.layout import (
-    FONT,
-    LINE,
-    check_image,
-    clamp,
-    darken,
-    face_boxes,
-    layout_for,
-    overlaps,
-    text_size,
-    under_box_top,
-)
+from affectlens.render.layout import FONT, LINE, check_image, darken, face_boxes, layout_for, overlaps, text_size
+from affectlens.render.placement import BARS_SLOTS, LABEL_SLOTS, VA_SLOTS, Placed, Placer, Rect, Slot
 
 
 class Annotator(ABC):
@@ -87,115 +81,244 @@ class BoxAnnotator(Annotator):
         return image
 
 
-class LabelAnnotator(Annotator):
-    """``"happy 87% #3"`` on a filled tag of the emotion's colour, above each box.
+class FaceItemAnnotator(Annotator):
+    """Base of the annotators that draw one item per face (a label, a panel) where a :class:`Placer` finds room.
 
-    The tag sits on the box's top edge, or just inside the box when there is no room above; it is kept inside
-    the image horizontally. Unclassified faces read ``"face"``; ``#track_id`` is shown when >= 0.
+    Alone, :meth:`annotate` places the items around the boxes so that none covers another face or another item
+    (see :mod:`affectlens.render.placement`); an :class:`~affectlens.render.Overlay` shares one placer between its
+    annotators so that their items avoid each other too. Subclasses say what to draw per face
+    (:meth:`variants`, largest first) and how (:meth:`draw`).
+
+    Attributes:
+        last_placed: the :class:`Placed` items of the last call, with their rectangles in image pixels.
+    """
+
+    kind: ClassVar[str] = "item"
+    slots: ClassVar[tuple[Slot, ...]] = ()
+
+    last_placed: list[Placed]
+
+    def annotate(self, image: np.ndarray, result: FrameResult) -> np.ndarray:
+        """Draw this item of every face of ``result`` on ``image`` in place and return it."""
+        self.last_placed = []
+        if not check_image(image):
+            return image
+        placer = placer_for(image, result)
+        self.place(image, result, placer)
+        return image
+
+    def place(
+        self,
+        image: np.ndarray,
+        result: FrameResult,
+        placer: Placer,
+        order: Sequence[int] | None = None,
+        preferred: Sequence[str | None] | None = None,
+    ) -> list[Placed]:
+        """Place and draw the item of each face of ``result`` (in ``order``, default by index) with ``placer``.
+
+        Args:
+            image: (H, W, 3) uint8 BGR, drawn on in place; ``placer`` was made for its size.
+            result: the frame's result.
+            placer: where the boxes and the items placed so far are.
+            order: face indices to serve, first served first.
+            preferred: per face index, a slot name to try first (where the item was on the last frame), or None.
+
+        Returns:
+            The items placed (also in :attr:`last_placed`).
+        """
+        self.last_placed = []
+        state = self.prepare(image, result)
+        if state is None:
+            return []
+        for i in range(len(result.faces)) if order is None else order:
+            if not placer.visible(i):
+                continue
+            variants = self.variants(state, i)
+            if not variants:
+                continue
+            sizes = [(v[0], v[1]) for v in variants]
+            slot = preferred[i] if preferred is not None else None
+            placed = placer.place(self.kind, i, sizes, self.slots, preferred=slot, gap=self.gap(state))
+            if placed is not None:
+                self.draw(image, state, i, variants[placed.variant], placed.rect)
+                self.last_placed.append(placed)
+        return self.last_placed
+
+    def prepare(self, image: np.ndarray, result: FrameResult) -> Any:
+        """Per-frame state for :meth:`variants` and :meth:`draw`; None when nothing is to be drawn."""
+        return result
+
+    def gap(self, state: Any) -> int:
+        """Pixels between the item and the box (or item) it is put next to."""
+        return 0
+
+    @abstractmethod
+    def variants(self, state: Any, face: int) -> list[tuple[int, int, Any]]:
+        """``(width, height, payload)`` of each way to draw face ``face``'s item, largest first; [] for none."""
+
+    @abstractmethod
+    def draw(self, image: np.ndarray, state: Any, face: int, variant: tuple[int, int, Any], rect: Rect) -> None:
+        """Draw face ``face``'s item as ``variant`` in ``rect`` (inside the image)."""
+
+
+def placer_for(image: np.ndarray, result: FrameResult, text_scale: float = 1.0) -> Placer:
+    """A :class:`Placer` for ``image`` with the drawable boxes of ``result`` (rescaled to ``image``) as obstacles."""
+    height, width = image.shape[:2]
+    boxes, drawable = face_boxes(image, result)
+    lay = layout_for(height, width, text_scale)
+    return Placer(width, height, [tuple(b) if ok else None for b, ok in zip(boxes, drawable, strict=True)], lay.pad)
+
+
+class LabelAnnotator(FaceItemAnnotator):
+    """``"happy 87% #3"`` on a filled tag of the emotion's colour, on top of each box.
+
+    The tag sits on the box's top edge; when that would cover another face or label, or leave the image, it goes
+    under the box, beside it, or (last resort) inside the box's top edge. When no place has room for it, smaller
+    text is tried, then the label without its percentage; a label that fits nowhere is left out. Unclassified faces
+    read ``"face"``; ``#track_id`` is shown when >= 0.
 
     Args:
         text_scale: text size relative to the default for the image size.
-        show_confidence: append the top probability as a percentage.
+        show_confidence: append the shown label's probability as a percentage.
         show_track_id: append ``#track_id`` for tracked faces.
+
+    Attributes:
+        compact: use the smaller text from the start (an :class:`~affectlens.render.Overlay` sets it for crowds,
+            so that every face's label has the same size).
     """
+
+    kind = "label"
+    slots = LABEL_SLOTS
 
     def __init__(self, text_scale: float = 1.0, show_confidence: bool = True, show_track_id: bool = True) -> None:
         self.text_scale = text_scale
         self.show_confidence = show_confidence
         self.show_track_id = show_track_id
+        self.compact = False
+        self.last_placed = []
 
-    def text(self, result: FrameResult) -> list[str]:
-        """The label text of each face of ``result``."""
+    def text(self, result: FrameResult, show_confidence: bool | None = None) -> list[str]:
+        """The label text of each face of ``result`` (``show_confidence`` overrides the constructor's choice)."""
+        return self._texts(result, self.show_confidence if show_confidence is None else show_confidence)[0]
+
+    def _texts(self, result: FrameResult, confidence: bool) -> tuple[list[str], list[str]]:
+        """The label of each face, and the same without the percentage."""
         faces = result.faces
-        if faces.classified:
-            names = faces.emotion
-            if self.show_confidence:
-                percents = np.rint(np.nan_to_num(faces.confidence) * 100).astype(int).tolist()
-                names = [f"{name} {p}%" for name, p in zip(names, percents, strict=True)]
-        else:
-            names = ["face"] * len(faces)
+        names = faces.emotion if faces.classified else ["face"] * len(faces)
         if self.show_track_id:
             names = [f"{n} #{t}" if t >= 0 else n for n, t in zip(names, faces.track_id.tolist(), strict=True)]
-        return names
+        if not (confidence and faces.classified):
+            return names, names
+        percents = np.rint(np.nan_to_num(faces.confidence) * 100).astype(int).tolist()
+        full = [
+            f"{name} {p}%" + (f" #{t}" if self.show_track_id and t >= 0 else "")
+            for name, p, t in zip(faces.emotion, percents, faces.track_id.tolist(), strict=True)
+        ]
+        return full, names
 
-    def annotate(self, image: np.ndarray, result: FrameResult) -> np.ndarray:
-        """Draw the label tags of ``result.faces`` on ``image`` in place and return it."""
-        if not check_image(image):
-            return image
-        boxes, drawable = face_boxes(image, result)
-        if not boxes:
-            return image
+    def prepare(self, image: np.ndarray, result: FrameResult) -> Any:
         height, width = image.shape[:2]
         lay = layout_for(height, width, self.text_scale)
-        tags = zip(boxes, drawable, face_colors(result), self.text(result), strict=True)
-        for box, ok, color, text in tags:
-            if not ok or not overlaps(box, width, height):
-                continue
-            x1, y1 = box[0], box[1]
-            tw, th, base = text_size(text, lay.font_scale, lay.font_thickness)
-            tag_w, tag_h = tw + 2 * lay.pad, th + base + 2 * lay.pad
-            left = clamp(x1, 0, width - tag_w)
-            top = y1 - tag_h if y1 - tag_h >= 0 else max(y1, 0)
-            top = clamp(top, 0, height - tag_h)
-            cv2.rectangle(image, (left, top), (left + tag_w - 1, top + tag_h - 1), color, -1)
-            origin = (left + lay.pad, top + lay.pad + th)
-            cv2.putText(image, text, origin, FONT, lay.font_scale, text_color_on(color), lay.font_thickness, LINE)
-        return image
+        texts, short = self._texts(result, self.show_confidence)
+        fonts = [] if self.compact else [(lay.font_scale, lay.font_thickness)]
+        if lay.small_font_scale < lay.font_scale or not fonts:
+            fonts.append((lay.small_font_scale, max(1, lay.font_thickness - 1)))
+        return lay, texts, short, fonts, face_colors(result)
+
+    def variants(self, state: Any, face: int) -> list[tuple[int, int, Any]]:
+        lay, texts, short, fonts, _ = state
+        out = []
+        candidates = [(texts[face], font) for font in fonts]
+        if short[face] != texts[face]:
+            candidates.append((short[face], fonts[-1]))
+        for text, (font_scale, thickness) in candidates:
+            pad = lay.pad if font_scale == lay.font_scale else max(1, lay.pad - 1)
+            tw, th, base = text_size(text, font_scale, thickness)
+            out.append((tw + 2 * pad, th + base + 2 * pad, (text, font_scale, thickness, pad, th)))
+        return out
+
+    def draw(self, image: np.ndarray, state: Any, face: int, variant: tuple[int, int, Any], rect: Rect) -> None:
+        colors = state[4]
+        text, font_scale, thickness, pad, th = variant[2]
+        left, top, right, bottom = rect
+        color = colors[face]
+        cv2.rectangle(image, (left, top), (right - 1, bottom - 1), color, -1)
+        origin = (left + pad, top + pad + th)
+        cv2.putText(image, text, origin, FONT, font_scale, text_color_on(color), thickness, LINE)
 
 
-class ProbabilityBarsAnnotator(Annotator):
+class ProbabilityBarsAnnotator(FaceItemAnnotator):
     """Beside each classified face, a compact panel with one horizontal bar per label, as long as its probability.
 
-    The panel goes right of the box, or left when there is no room, and is clamped inside the image; it is left
-    out on images too small to hold it. Its semi-transparent background and label names are rendered once per
-    label set and image size and reused.
+    The panel goes right of the box, else left, else beside the label, under or over the box, wherever it covers
+    no other face or item and stays inside the image. Where the full panel has no room, a short one with the
+    ``compact_rows`` most probable labels is tried; a panel that fits nowhere is left out. Its semi-transparent
+    background and label names are rendered once per label set and image size and reused.
 
     Args:
         text_scale: text size relative to the default for the image size.
         bar_length: bar length at probability 1, in pixels; None scales it with the image (60 px at 360p).
         alpha: opacity of the panel background in [0, 1].
+        compact_rows: rows of the short panel (0: no short panel).
     """
 
-    def __init__(self, text_scale: float = 1.0, bar_length: int | None = None, alpha: float = 0.6) -> None:
+    kind = "bars"
+    slots = BARS_SLOTS
+
+    def __init__(
+        self, text_scale: float = 1.0, bar_length: int | None = None, alpha: float = 0.6, compact_rows: int = 3
+    ) -> None:
         self.text_scale = text_scale
         self.bar_length = bar_length
         self.alpha = alpha
+        self.compact_rows = compact_rows
+        self.last_placed = []
         self._panels: dict[tuple, _BarPanel] = {}
 
-    def annotate(self, image: np.ndarray, result: FrameResult) -> np.ndarray:
-        """Draw the probability panels of ``result.faces`` on ``image`` in place and return it."""
-        if not check_image(image):
-            return image
+    def prepare(self, image: np.ndarray, result: FrameResult) -> Any:
         faces = result.faces
         if not faces.classified or len(faces) == 0:
-            return image
+            return None
         height, width = image.shape[:2]
-        panel = self._panel(faces.labels, height, width)
-        if panel.width > width or panel.height > height:  # a cropped panel would only hide the face
-            return image
-        lengths = np.rint(np.clip(np.nan_to_num(faces.probs), 0.0, 1.0) * panel.bar_length).astype(int).tolist()
-        boxes, drawable = face_boxes(image, result)
-        for box, ok, bar_lengths in zip(boxes, drawable, lengths, strict=True):
-            if not ok or not overlaps(box, width, height):
-                continue
-            x1, y1, x2, _ = box
-            left = x2 + panel.gap if x2 + panel.gap + panel.width <= width else x1 - panel.gap - panel.width
-            left, top = clamp(left, 0, width - panel.width), clamp(y1, 0, height - panel.height)
-            roi = darken(image, left, top, left + panel.width, top + panel.height, self.alpha)
-            if roi is None:
-                continue
-            cv2.max(roi, panel.sprite[: roi.shape[0], : roi.shape[1]], dst=roi)
-            for (bx, by), length, color in zip(panel.bar_origins, bar_lengths, panel.colors, strict=True):
-                if length > 0:
-                    x, y = left + bx, top + by
-                    cv2.rectangle(image, (x, y), (x + length - 1, y + panel.bar_height - 1), color, -1)
-        return image
+        probs = faces.probs
+        if not np.isfinite(probs).all():
+            probs = np.nan_to_num(probs)
+        return faces.labels, np.clip(probs, 0.0, 1.0), height, width
+
+    def gap(self, state: Any) -> int:
+        labels, _, height, width = state
+        return self._panel(labels, height, width).gap
+
+    def variants(self, state: Any, face: int) -> list[tuple[int, int, Any]]:
+        labels, probs, height, width = state
+        full = self._panel(labels, height, width)
+        out = [(full.width, full.height, (full, probs[face]))]
+        rows = self.compact_rows
+        if 0 < rows < len(labels):
+            top = np.argsort(-probs[face], kind="stable")[:rows].tolist()
+            short = self._panel(tuple(labels[k] for k in top), height, width)
+            out.append((short.width, short.height, (short, probs[face][top])))
+        return out
+
+    def draw(self, image: np.ndarray, state: Any, face: int, variant: tuple[int, int, Any], rect: Rect) -> None:
+        panel, values = variant[2]
+        left, top, right, bottom = rect
+        roi = darken(image, left, top, right, bottom, self.alpha)
+        if roi is None:
+            return
+        cv2.max(roi, panel.sprite[: roi.shape[0], : roi.shape[1]], dst=roi)
+        lengths = np.rint(values * panel.bar_length).astype(int).tolist()
+        for (bx, by), length, color in zip(panel.bar_origins, lengths, panel.colors, strict=True):
+            if length > 0:
+                x, y = left + bx, top + by
+                cv2.rectangle(image, (x, y), (x + length - 1, y + panel.bar_height - 1), color, -1)
 
     def _panel(self, labels: tuple[str, ...], height: int, width: int) -> _BarPanel:
         key = (labels, height, width)
         panel = self._panels.get(key)
         if panel is None:
-            if len(self._panels) > 16:  # label sets and sizes rarely change; keep the cache bounded anyway
+            if len(self._panels) > 64:  # label sets and sizes rarely change; keep the cache bounded anyway
                 self._panels.clear()
             panel = self._panels[key] = _BarPanel(labels, height, width, self.text_scale, self.bar_length)
         return panel
@@ -210,9 +333,11 @@ class _BarPanel:
         lay = layout_for(height, width, text_scale)
         font_scale, thick, pad = lay.small_font_scale, lay.font_thickness, lay.pad
         sizes = [text_size(label, font_scale, thick) for label in labels]
+        # Row height from the tallest letters of any label ("disgust" has a descender), so rows never touch.
         name_w = max(w for w, _, _ in sizes)
         text_h = max(h for _, h, _ in sizes)
-        row_h = text_h + max(2, pad)
+        descent = max(b for _, _, b in sizes)
+        row_h = text_h + max(descent, pad)
         self.bar_length = bar_length or max(8, round(60 * lay.scale))
         self.bar_height = max(2, text_h - 1)
         self.gap = max(2, pad)
@@ -230,12 +355,13 @@ class _BarPanel:
             cv2.rectangle(self.sprite, *track, (70, 70, 70), -1)
 
 
-class ValenceArousalAnnotator(Annotator):
+class ValenceArousalAnnotator(FaceItemAnnotator):
     """``"V +0.42  A -0.10"`` under each box, with an optional tiny valence/arousal plane marker.
 
     The marker is a small square with its axes and a dot at (valence right, arousal up), in the face's emotion
     colour. Faces whose valence or arousal is NaN (e.g. unclassified) are skipped. The tag goes just below the box,
-    or inside its bottom when there is no room, and stays inside the image.
+    else beside it or above its label, wherever it covers no other face or item and stays inside the image; a tag
+    that fits nowhere is left out.
 
     Args:
         text_scale: text size relative to the default for the image size.
@@ -243,49 +369,52 @@ class ValenceArousalAnnotator(Annotator):
         alpha: opacity of the tag background in [0, 1].
     """
 
+    kind = "va"
+    slots = VA_SLOTS
+
     def __init__(self, text_scale: float = 1.0, show_marker: bool = True, alpha: float = 0.6) -> None:
         self.text_scale = text_scale
         self.show_marker = show_marker
         self.alpha = alpha
+        self.last_placed = []
 
     def tag_size(self, height: int, width: int) -> tuple[int, int]:
         """``(width, height)`` in pixels of a typical tag on a ``height`` x ``width`` image (the height is exact).
 
-        Other annotators use it to line up with the tag, e.g. sparklines stacked under it.
+        Other annotators use it to line up with the tag, e.g. sparklines as wide as it.
         """
         lay = layout_for(height, width, self.text_scale)
         tw, th, base = text_size("V +0.00  A +0.00", lay.small_font_scale, lay.font_thickness)
         tag_h = th + base + 2 * lay.pad
         return (tag_h if self.show_marker else 0) + tw + 2 * lay.pad, tag_h
 
-    def annotate(self, image: np.ndarray, result: FrameResult) -> np.ndarray:
-        """Draw the valence/arousal tags of ``result.faces`` on ``image`` in place and return it."""
-        if not check_image(image):
-            return image
-        boxes, drawable = face_boxes(image, result)
-        if not boxes:
-            return image
+    def prepare(self, image: np.ndarray, result: FrameResult) -> Any:
         height, width = image.shape[:2]
         lay = layout_for(height, width, self.text_scale)
-        values = result.faces.valence_arousal.tolist()
-        for box, ok, (v, a), color in zip(boxes, drawable, values, face_colors(result), strict=True):
-            if not ok or not (math.isfinite(v) and math.isfinite(a)) or not overlaps(box, width, height):
-                continue
-            x1, y2 = box[0], box[3]
-            text = f"V {v:+.2f}  A {a:+.2f}"
-            tw, th, base = text_size(text, lay.small_font_scale, lay.font_thickness)
-            tag_h = th + base + 2 * lay.pad
-            marker = tag_h if self.show_marker else 0
-            tag_w = marker + tw + 2 * lay.pad
-            left = clamp(x1, 0, width - tag_w)
-            top = under_box_top(y2, tag_h, height)
-            if darken(image, left, top, left + tag_w, top + tag_h, self.alpha) is None:
-                continue
-            origin = (left + marker + lay.pad, top + lay.pad + th)
-            cv2.putText(image, text, origin, FONT, lay.small_font_scale, (255, 255, 255), lay.font_thickness, LINE)
-            if marker:
-                _draw_va_marker(image, left, top, marker, v, a, color)
-        return image
+        return lay, result.faces.valence_arousal.tolist(), face_colors(result)
+
+    def variants(self, state: Any, face: int) -> list[tuple[int, int, Any]]:
+        lay, values, _ = state
+        v, a = values[face]
+        if not (math.isfinite(v) and math.isfinite(a)):
+            return []
+        text = f"V {v:+.2f}  A {a:+.2f}"
+        tw, th, base = text_size(text, lay.small_font_scale, lay.font_thickness)
+        tag_h = th + base + 2 * lay.pad
+        marker = tag_h if self.show_marker else 0
+        return [(marker + tw + 2 * lay.pad, tag_h, (text, marker, th))]
+
+    def draw(self, image: np.ndarray, state: Any, face: int, variant: tuple[int, int, Any], rect: Rect) -> None:
+        lay, values, colors = state
+        text, marker, th = variant[2]
+        left, top, right, bottom = rect
+        if darken(image, left, top, right, bottom, self.alpha) is None:
+            return
+        origin = (left + marker + lay.pad, top + lay.pad + th)
+        cv2.putText(image, text, origin, FONT, lay.small_font_scale, (255, 255, 255), lay.font_thickness, LINE)
+        if marker:
+            v, a = values[face]
+            _draw_va_marker(image, left, top, marker, v, a, colors[face])
 
 
 def _draw_va_marker(image: np.ndarray, left: int, top: int, side: int, v: float, a: float, color: Color) -> None:

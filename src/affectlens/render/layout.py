@@ -19,7 +19,12 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 LINE = cv2.LINE_AA
 
 REFERENCE_SIDE = 360.0
-"""Shorter image side (pixels) at which :class:`Layout` has its base sizes; other sizes scale linearly."""
+"""Shorter image side (pixels) at which :class:`Layout` has its base sizes (labels 12 px tall)."""
+
+SIZE_EXPONENT = 0.7
+"""Sizes grow as (shorter side / 360) ** 0.7: slower than the image, so that labels on a large photo of a group
+stay smaller than the faces (18 px labels on a 667-pixel photo, 31 px on 4K), yet readable when the picture is
+shown scaled to a screen."""
 
 # Coordinates are clipped to this many image sizes beyond the border before int conversion, so absurd boxes
 # (1e9, inf) neither overflow OpenCV's int32 nor crash; drawing still clips at the image border.
@@ -28,7 +33,7 @@ _COORD_MARGIN = 2
 
 @dataclass(frozen=True)
 class Layout:
-    """Pixel sizes for one image size (``scale`` = shorter side / 360).
+    """Pixel sizes for one image size (``scale`` = (shorter side / 360) ** :data:`SIZE_EXPONENT`).
 
     Attributes:
         scale: size factor relative to a 360-pixel shorter side, clamped to [0.3, 6].
@@ -50,7 +55,7 @@ class Layout:
 @lru_cache(maxsize=32)
 def layout_for(height: int, width: int, text_scale: float = 1.0) -> Layout:
     """The :class:`Layout` of an image of ``height`` x ``width`` pixels; ``text_scale`` enlarges text only."""
-    scale = min(max(min(height, width) / REFERENCE_SIDE, 0.3), 6.0)
+    scale = min(max((min(height, width) / REFERENCE_SIDE) ** SIZE_EXPONENT, 0.3), 6.0)
     return Layout(
         scale=scale,
         thickness=max(1, round(2 * scale)),

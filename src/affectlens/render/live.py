@@ -2,8 +2,9 @@
 
 Keys (see :data:`KEY_ACTIONS`): ``space`` pauses and resumes, ``p`` toggles the probability bars, ``v`` the
 valence-arousal plane, ``g`` the sparklines, ``s`` saves a screenshot (PNG), ``q`` or ``Esc`` quits (also while
-paused). Key handling is pure (:func:`handle_key`) and the window system is a small :class:`WindowBackend`, so both
-are testable without a display::
+paused). The window opens at the video's size (scaled to fit a screen, :func:`window_size`), and a played file runs
+at the pace of its timestamps, not as fast as it is analysed. Key handling is pure (:func:`handle_key`) and the
+window system is a small :class:`WindowBackend`, so both are testable without a display::
 
     with LiveWindow("affectlens", overlay, screenshot_dir="shots") as window:
         for result in results:
@@ -72,6 +73,41 @@ TOGGLED_PART: dict[Action, str] = {
 
 KEY_HELP = "space pause | p bars | v plane | g graphs | s screenshot | q quit"
 
+MAX_WINDOW_SIZE = (1600, 900)
+"""Largest initial window (width, height) in pixels: a bigger video opens scaled down to fit a common screen."""
+MIN_WINDOW_WIDTH = 640
+"""A video narrower than this opens enlarged by a whole factor, so that its text stays readable."""
+PACING_RESYNC_S = 1.0
+"""When a played file falls this many seconds behind its timestamps (slow analysis), pacing restarts from the
+current frame instead of rushing to catch up."""
+
+
+def window_size(width: int, height: int, max_size: tuple[int, int] = MAX_WINDOW_SIZE) -> tuple[int, int]:
+    """The initial window size (width, height) in pixels for ``width`` x ``height`` frames.
+
+    The frame's own size when it fits ``max_size``; scaled down to fit it otherwise (aspect ratio kept); a frame
+    narrower than :data:`MIN_WINDOW_WIDTH` is enlarged 2x, 3x... while it still fits.
+
+    >>> window_size(640, 360), window_size(3840, 2160), window_size(320, 240)
+    ((640, 360), (1600, 900), (640, 480))
+    """
+    if width <= 0 or height <= 0:
+        return max(width, 1), max(height, 1)
+    max_w, max_h = max_size
+    if width > max_w or height > max_h:
+        scale = min(max_w / width, max_h / height)
+        return max(1, round(width * scale)), max(1, round(height * scale))
+    factor = 1
+    while width * factor < MIN_WINDOW_WIDTH and width * (factor + 1) <= max_w and height * (factor + 1) <= max_h:
+        factor += 1
+    return width * factor, height * factor
+
+
+def paced_source(source: Mapping[str, object]) -> bool:
+    """Whether frames from a source with this ``frame.source`` metadata should be shown at their timestamps' pace:
+    files (and URLs of files) read in file mode, not cameras, live streams, images or folders."""
+    return source.get("kind") in ("video", "stream") and source.get("live") is False
+
 
 def handle_key(key: int | None, keymap: Mapping[int, Action] = KEY_ACTIONS) -> Action:
     """The action of a key code as returned by ``cv2.waitKey`` (-1 or None: no key; letters in either case).
@@ -104,6 +140,9 @@ class WindowBackend(Protocol):
 
     def close(self, title: str) -> None:
         """Destroy the window."""
+
+    # Optional: ``resize(title, width, height)`` sets the window's size in pixels (called when the frame size
+    # changes); a backend without it keeps its own size.
 
 
 def gui_problem(
@@ -156,6 +195,11 @@ class OpenCvBackend:
     def show(self, title: str, image: np.ndarray) -> None:
         cv2.imshow(title, image)
 
+    def resize(self, title: str, width: int, height: int) -> None:
+        """Set the window's size (width, height) in pixels."""
+        with contextlib.suppress(cv2.error):
+            cv2.resizeWindow(title, width, height)
+
     def wait_key(self, delay_ms: int) -> int:
         return int(cv2.waitKey(max(1, delay_ms)))
 
@@ -190,7 +234,12 @@ class LiveWindow:
         screenshot_dir: folder for screenshots (created on the first one).
         backend: the window system; None uses OpenCV (:class:`OpenCvBackend`).
         pause_poll_ms: how often a paused window checks for keys, in ms.
-        clock: monotonic time in seconds (for how long messages stay on screen).
+        clock: monotonic time in seconds (for how long messages stay on screen, and pacing).
+        pace: show frames at the pace of their timestamps (``frame.timestamp_ms``), waiting when they come faster;
+            None decides per frame from its source (:func:`paced_source`: played files yes, cameras, live streams,
+            images and folders no). Only :meth:`draw_and_show` paces (it knows the frame's time).
+        max_size: largest initial window size (width, height); the window opens at the frame's size within it
+            (:func:`window_size`) and can be resized by the user.
 
     Raises:
         RuntimeError: no window can be opened here (no display, or OpenCV without GUI); the message says to write
@@ -201,6 +250,7 @@ class LiveWindow:
         screenshots: paths of the screenshots saved so far.
         frames_shown: frames passed to :meth:`show` / :meth:`draw_and_show`.
         paused_s: seconds spent paused so far (by ``clock``), e.g. to leave out of a frame rate.
+        window_size: (width, height) the window was last sized to; None before the first frame.
     """
 
     def __init__(
@@ -212,6 +262,8 @@ class LiveWindow:
         backend: WindowBackend | None = None,
         pause_poll_ms: int = 30,
         clock: Callable[[], float] = time.monotonic,
+        pace: bool | None = None,
+        max_size: tuple[int, int] = MAX_WINDOW_SIZE,
     ) -> None:
         self.title = title
         self.overlay = Overlay() if overlay is None else overlay
@@ -223,6 +275,12 @@ class LiveWindow:
         self.screenshots: list[Path] = []
         self.frames_shown = 0
         self.paused_s = 0.0
+        self.pace = pace
+        self.max_size = max_size
+        self.window_size: tuple[int, int] | None = None
+        self._frame_size: tuple[int, int] | None = None
+        self._pacing_origin: tuple[float, float, float] | None = None  # clock s, timestamp ms, paused_s then
+        self._last_timestamp_ms: float | None = None
         self._image: np.ndarray | None = None  # the annotated frame on screen (without pause/message marks)
         self._frame_index = 0
         self._redraw: Callable[[], None] | None = None
@@ -262,7 +320,32 @@ class LiveWindow:
             np.copyto(image, clean)
             self.overlay.annotate(image, result, fps=fps, latency_ms=latency_ms)
 
-        return self._present(image, redraw, result.frame.index)
+        frame = result.frame
+        pace = paced_source(frame.source) if self.pace is None else self.pace
+        if pace and not self._wait_until_due(float(frame.timestamp_ms)):
+            return False
+        return self._present(image, redraw, frame.index)
+
+    def _wait_until_due(self, timestamp_ms: float) -> bool:
+        """Wait (handling keys) until the frame at ``timestamp_ms`` is due, counted from the first paced frame
+        and leaving out time spent paused; False when the user quits meanwhile."""
+        now = self.clock()
+        origin = self._pacing_origin
+        went_back = self._last_timestamp_ms is not None and timestamp_ms < self._last_timestamp_ms
+        self._last_timestamp_ms = timestamp_ms
+        if origin is None or went_back or not np.isfinite(timestamp_ms):
+            self._pacing_origin = (now, timestamp_ms, self.paused_s)
+            return True
+        start_s, start_ms, paused_then = origin
+        due = start_s + (timestamp_ms - start_ms) / 1e3 + (self.paused_s - paused_then)
+        if now - due > PACING_RESYNC_S:  # far behind: the analysis is slower than the video; do not rush
+            self._pacing_origin = (now, timestamp_ms, self.paused_s)
+            return True
+        while now < due and not self.paused:
+            if not self.apply(handle_key(self.backend.wait_key(max(1, round((due - now) * 1e3))))):
+                return False
+            now = self.clock()
+        return True
 
     def close(self) -> None:
         """Destroy the window (idempotent)."""
@@ -315,6 +398,7 @@ class LiveWindow:
     def _present(self, image: np.ndarray, redraw: Callable[[], None] | None, frame_index: int) -> bool:
         self.frames_shown += 1
         self._image, self._redraw, self._frame_index = image, redraw, int(frame_index)
+        self._fit_window(image)
         paused_at = None
         try:
             self._display()
@@ -334,6 +418,17 @@ class LiveWindow:
             self._redraw = None  # do not keep the frame's clean copy alive
             if paused_at is not None:
                 self.paused_s += self.clock() - paused_at
+
+    def _fit_window(self, image: np.ndarray) -> None:
+        """Size the window to the frame (within :attr:`max_size`) on the first frame and when the size changes."""
+        size = (int(image.shape[1]), int(image.shape[0]))
+        if size == self._frame_size:
+            return
+        self._frame_size = size
+        self.window_size = window_size(*size, max_size=self.max_size)
+        resize = getattr(self.backend, "resize", None)
+        if resize is not None:
+            resize(self.title, *self.window_size)
 
     def _say(self, text: str, seconds: float = 2.0) -> None:
         self._message = (text, self.clock() + seconds)

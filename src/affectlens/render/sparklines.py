@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import cv2
 import numpy as np
 
 from affectlens.core import FrameResult
-from affectlens.render.annotators import Annotator, ValenceArousalAnnotator
+from affectlens.render.annotators import FaceItemAnnotator, ValenceArousalAnnotator
 from affectlens.render.colors import Color
 from affectlens.render.history import TrackHistory, TrackSeries
-from affectlens.render.layout import (
-    FONT,
-    LINE,
-    check_image,
-    clamp,
-    darken,
-    face_boxes,
-    layout_for,
-    overlaps,
-    text_size,
-    under_box_top,
-)
+from affectlens.render.layout import FONT, LINE, darken, layout_for, text_size
+from affectlens.render.placement import SPARKLINE_SLOTS, Placed, Placer, Rect, Slot
 
 ENGAGEMENT_COLOR: Color = (140, 235, 255)
 """BGR pale yellow of the engagement line."""
@@ -33,14 +26,14 @@ _SHIFT = 2  # fractional bits of polyline coordinates: sub-pixel positions keep 
 _ONE = 1 << _SHIFT
 
 
-class SparklineAnnotator(Annotator):
+class SparklineAnnotator(FaceItemAnnotator):
     """Two tiny line charts under each tracked face: engagement in [0, 1] and valence in [-1, 1] over time.
 
     The newest sample is at the right edge, ``history.window_ms`` ago at the left; the valence line is green above
     zero and red below. A row is left out when its values are all unknown (e.g. no engagement stage ran), the panel
-    when both are. Faces with ``track_id`` -1 get none. The panel is left-aligned with the box, just under it (under
-    the valence/arousal tag when ``below_va_tag``), inside the box bottom when there is no room, and always inside
-    the image.
+    when both are. Faces with ``track_id`` -1 get none. The panel goes under the face's valence/arousal tag when an
+    :class:`~affectlens.render.Overlay` placed one, else under the box, else beside it, wherever it covers no other
+    face or item and stays inside the image; a panel that fits nowhere is left out.
 
     Each :meth:`annotate` first feeds ``result`` to ``history`` (a no-op for a frame already fed), so a shared
     history needs no separate update.
@@ -49,22 +42,23 @@ class SparklineAnnotator(Annotator):
         history: where the samples come from; None makes a private 10-second one.
         text_scale: text size relative to the default for the image size.
         width: panel width in pixels; None matches the valence/arousal tag (113 px at 360p).
-        below_va_tag: stack the panel under the :class:`~affectlens.render.annotators.ValenceArousalAnnotator` tag
-            of faces that have one (the :class:`~affectlens.render.Overlay` keeps this in step with its ``va`` flag).
+        below_va_tag: try the place under the face's valence/arousal tag first (when one was placed).
         alpha: opacity of the panel background in [0, 1].
-        va_annotator: the valence/arousal annotator whose tag size ``below_va_tag`` and the default ``width`` follow;
-            None assumes a default one with this ``text_scale``.
+        va_annotator: the valence/arousal annotator whose tag width the default ``width`` follows; None assumes a
+            default one with this ``text_scale``.
 
     Attributes:
         last_regions: ``(x1, y1, x2, y2)`` (exclusive ends) of each panel the last call drew.
     """
+
+    kind = "sparklines"
 
     def __init__(
         self,
         history: TrackHistory | None = None,
         text_scale: float = 1.0,
         width: int | None = None,
-        below_va_tag: bool = False,
+        below_va_tag: bool = True,
         alpha: float = 0.6,
         va_annotator: ValenceArousalAnnotator | None = None,
     ) -> None:
@@ -74,56 +68,71 @@ class SparklineAnnotator(Annotator):
         self.below_va_tag = below_va_tag
         self.alpha = alpha
         self.last_regions: list[tuple[int, int, int, int]] = []
+        self.last_placed = []
         self.va_annotator = ValenceArousalAnnotator(text_scale=text_scale) if va_annotator is None else va_annotator
         self._panels: dict[tuple, _SparkPanel] = {}
+
+    @property
+    def slots(self) -> tuple[Slot, ...]:  # type: ignore[override]
+        """Where the panel may go, in order of preference."""
+        if self.below_va_tag:
+            return SPARKLINE_SLOTS
+        return tuple(s for s in SPARKLINE_SLOTS if s.anchor != "va")
+
+    def place(
+        self,
+        image: np.ndarray,
+        result: FrameResult,
+        placer: Placer,
+        order: Sequence[int] | None = None,
+        preferred: Sequence[str | None] | None = None,
+    ) -> list[Placed]:
+        """Feed ``result`` to the history, then place and draw the panels (see :meth:`FaceItemAnnotator.place`)."""
+        self.history.update(result)
+        placed = super().place(image, result, placer, order, preferred)
+        self.last_regions = [p.rect for p in placed]
+        return placed
 
     def annotate(self, image: np.ndarray, result: FrameResult) -> np.ndarray:
         """Feed ``result`` to the history, then draw the sparklines of its tracked faces on ``image`` in place."""
         self.last_regions = []
         self.history.update(result)
-        if not check_image(image):
-            return image
+        return super().annotate(image, result)
+
+    def prepare(self, image: np.ndarray, result: FrameResult) -> Any:
         faces = result.faces
-        if not (faces.track_id >= 0).any():
-            return image
-        height, width = image.shape[:2]
-        va_w, va_h = self.va_annotator.tag_size(height, width)
-        panel_w = self.width or va_w
-        boxes, drawable = face_boxes(image, result)
-        if not boxes:
-            return image
-        va_known = np.isfinite(faces.valence_arousal).all(axis=1).tolist()
         now = self.history.now_ms
-        for box, ok, track_id, has_tag in zip(boxes, drawable, faces.track_id.tolist(), va_known, strict=True):
-            if track_id < 0 or not ok or not overlaps(box, width, height) or now is None:
-                continue
-            series = self.history.series(track_id)
-            charts = _charts(series)
-            if not charts:
-                continue
-            panel = self._panel(tuple(name for name, _, _ in charts), height, width, panel_w)
-            if panel.width > width or panel.height > height:
-                continue
-            x1, y2 = box[0], box[3]
-            if self.below_va_tag and has_tag:
-                tag_top = under_box_top(y2, va_h, height)
-                below = tag_top + va_h
-                top = below if below + panel.height <= height else tag_top - panel.height
-                top = clamp(top, 0, height - panel.height)
-            else:
-                top = under_box_top(y2, panel.height, height)
-            left = clamp(x1, 0, width - panel.width)
-            roi = darken(image, left, top, left + panel.width, top + panel.height, self.alpha)
-            if roi is None:
-                continue
-            cv2.max(roi, panel.sprite[: roi.shape[0], : roi.shape[1]], dst=roi)
-            age = now - series.timestamp_ms
-            x = np.rint((panel.plot_right - age * ((panel.plot_width - 1) / self.history.window_ms)) * _ONE)
-            x = x.astype(np.int32)
-            for (name, values, known), plot_top in zip(charts, panel.row_tops, strict=True):
-                _draw_chart(roi, name, values, x if known is None else x[known], panel, plot_top)
-            self.last_regions.append((left, top, left + panel.width, top + panel.height))
-        return image
+        if now is None or not (faces.track_id >= 0).any():
+            return None
+        height, width = image.shape[:2]
+        panel_w = self.width or self.va_annotator.tag_size(height, width)[0]
+        return height, width, panel_w, faces.track_id.tolist(), now
+
+    def variants(self, state: Any, face: int) -> list[tuple[int, int, Any]]:
+        height, width, panel_w, track_ids, _ = state
+        track_id = track_ids[face]
+        if track_id < 0:
+            return []
+        series = self.history.series(track_id)
+        charts = _charts(series)
+        if not charts:
+            return []
+        panel = self._panel(tuple(name for name, _, _ in charts), height, width, panel_w)
+        return [(panel.width, panel.height, (panel, series, charts))]
+
+    def draw(self, image: np.ndarray, state: Any, face: int, variant: tuple[int, int, Any], rect: Rect) -> None:
+        panel, series, charts = variant[2]
+        now = state[4]
+        left, top, right, bottom = rect
+        roi = darken(image, left, top, right, bottom, self.alpha)
+        if roi is None:
+            return
+        cv2.max(roi, panel.sprite[: roi.shape[0], : roi.shape[1]], dst=roi)
+        age = now - series.timestamp_ms
+        x = np.rint((panel.plot_right - age * ((panel.plot_width - 1) / self.history.window_ms)) * _ONE)
+        x = x.astype(np.int32)
+        for (name, values, known), plot_top in zip(charts, panel.row_tops, strict=True):
+            _draw_chart(roi, name, values, x if known is None else x[known], panel, plot_top)
 
     def _panel(self, rows: tuple[str, ...], height: int, width: int, panel_w: int) -> _SparkPanel:
         key = (rows, height, width, panel_w)

@@ -12,6 +12,7 @@ from affectlens.render.annotators import Annotator, face_colors
 from affectlens.render.colors import Color
 from affectlens.render.history import TrackHistory
 from affectlens.render.layout import FONT, LINE, check_image, darken, layout_for, text_size
+from affectlens.render.placement import Placed, Placer
 
 Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
 CORNERS: tuple[Corner, ...] = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -31,7 +32,8 @@ class ValenceArousalPlaneAnnotator(Annotator):
     are known is a dot in its shown emotion's colour, with a trail of its last ``trail_ms`` (tracked faces only)
     fading into the past. With several dots, tracked ones carry their id. The plane is drawn even without faces, so
     it does not flicker as faces come and go; it is left out when it would take more than half the image's shorter
-    side.
+    side. In an :class:`~affectlens.render.Overlay` it moves to another corner while a face is in its own
+    (:meth:`place`).
 
     Each :meth:`annotate` first feeds ``result`` to ``history`` (a no-op for a frame already fed).
 
@@ -70,15 +72,17 @@ class ValenceArousalPlaneAnnotator(Annotator):
         self.last_region: tuple[int, int, int, int] | None = None
         self._planes: dict[tuple, _Plane] = {}
 
-    def region(self, height: int, width: int) -> tuple[int, int, int, int] | None:
-        """``(x1, y1, x2, y2)`` (exclusive ends) of the square on a ``height`` x ``width`` image; None if too small."""
+    def region(self, height: int, width: int, corner: Corner | None = None) -> tuple[int, int, int, int] | None:
+        """``(x1, y1, x2, y2)`` (exclusive ends) of the square on a ``height`` x ``width`` image, in ``corner``
+        (default :attr:`corner`); None if the image is too small for it."""
         lay = layout_for(height, width, self.text_scale)
         side = self.size or round(110 * lay.scale)
         margin = lay.pad
         if side < 16 or side + 2 * margin > min(height, width) // 2:  # an inset must not hide half the picture
             return None
-        left = margin if self.corner.endswith("left") else width - margin - side
-        top = margin if self.corner.startswith("top") else height - margin - side
+        corner = self.corner if corner is None else corner
+        left = margin if corner.endswith("left") else width - margin - side
+        top = margin if corner.startswith("top") else height - margin - side
         return left, top, left + side, top + side
 
     def point(self, valence: float, arousal: float, height: int, width: int) -> tuple[float, float] | None:
@@ -92,15 +96,38 @@ class ValenceArousalPlaneAnnotator(Annotator):
         return region[0] + float(x[0]), region[1] + float(y[0])
 
     def annotate(self, image: np.ndarray, result: FrameResult) -> np.ndarray:
-        """Feed ``result`` to the history, then draw the plane and its dots on ``image`` in place."""
+        """Feed ``result`` to the history, then draw the plane and its dots on ``image`` in place, in its corner."""
         self.last_region = None
         self.history.update(result)
         if not check_image(image):
             return image
+        region = self.region(*image.shape[:2])
+        if region is not None:
+            self.draw_in(image, result, region)
+        return image
+
+    def place(
+        self, image: np.ndarray, result: FrameResult, placer: Placer, preferred: str | None = None
+    ) -> Placed | None:
+        """Feed ``result`` to the history, then draw the plane in the first corner ``placer`` finds free of faces
+        and items (``preferred``, e.g. the last frame's, else :attr:`corner`, first); None when none is."""
+        self.last_region = None
+        self.history.update(result)
         height, width = image.shape[:2]
         region = self.region(height, width)
         if region is None:
-            return image
+            return None
+        side = region[2] - region[0]
+        placed = placer.place_corner(
+            "va_plane", (side, side), layout_for(height, width, self.text_scale).pad, preferred or self.corner
+        )
+        if placed is not None:
+            self.draw_in(image, result, placed.rect)
+        return placed
+
+    def draw_in(self, image: np.ndarray, result: FrameResult, region: tuple[int, int, int, int]) -> np.ndarray:
+        """Draw the plane and its dots in the square ``region`` ((x1, y1, x2, y2), exclusive ends) of ``image``."""
+        height, width = image.shape[:2]
         left, top, right, bottom = region
         plane = self._plane(right - left, height, width)
         roi = darken(image, left, top, right, bottom, self.alpha)

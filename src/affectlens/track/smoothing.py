@@ -16,6 +16,13 @@ in observations, so it does depend on the frame rate.
 The label to show (``data[SHOWN_LABEL]``) changes only when another emotion's smoothed probability leads the shown
 one by ``margin`` for ``min_hold_ms`` without a break (hysteresis: a 100 ms grimace does not relabel a face), and
 is :data:`~affectlens.core.UNCERTAIN` while the smoothed top probability is below ``uncertain_below``.
+
+``uncertain_below`` comes from the model's cfg (``ModelConfig.uncertain_below``, chosen per head on validation data
+by ``scripts/calibrate_uncertain.py``: the top probability below which a single image's raw top label is wrong more
+often than right). Here it is applied to SMOOTHED probabilities, which are lower than the raw ones while the model
+hesitates between labels: in video, ``uncertain`` also marks stretches where the label keeps changing. Frames that
+no smoother labels (still images, ``--no-smoothing``) get :func:`label_frame`: the same threshold on raw
+probabilities, as it was calibrated.
 """
 
 from __future__ import annotations
@@ -46,8 +53,10 @@ DEFAULT_MIN_HOLD_MS = 400.0
 face, and a clear change of expression shows about 0.7 s after it happens (EMA lag to the margin + hold)."""
 
 DEFAULT_UNCERTAIN_BELOW = 0.3
-"""Show :data:`~affectlens.core.UNCERTAIN` while the smoothed top probability is below 0.3 (8 classes: uniform is
-0.125); leaving that state needs ``UNCERTAIN_BAND`` more so the label does not blink at the threshold."""
+"""Fallback for models whose cfg has no calibrated threshold for the head in use (``ModelConfig.uncertain_below``):
+show :data:`~affectlens.core.UNCERTAIN` while the smoothed top probability is below 0.3 (8 classes: uniform is
+0.125); leaving that state needs ``UNCERTAIN_BAND`` more so the label does not blink at the threshold. The packaged
+model carries its own, higher values (see its model card)."""
 
 DEFAULT_BOX_TAU_MS = 100.0
 """Time constant of the box filter for a still face: removes most of the detector's jitter (~1% of the box width
@@ -100,7 +109,8 @@ class EmotionSmoother:
         window: > 0 replaces that EMA by the mean of the track's last ``window`` observations (frames).
         margin: lead in smoothed probability (0..1) a challenger needs over the shown label.
         min_hold_ms: how long in ms the lead must last, without a break, before the shown label changes.
-        uncertain_below: show ``UNCERTAIN`` while the smoothed top probability is below this (0 = never).
+        uncertain_below: show ``UNCERTAIN`` while the smoothed top probability is below this (0 = never); None =
+            :data:`DEFAULT_UNCERTAIN_BELOW` (pass the model's calibrated ``EmotionModel.uncertain_below``).
         box_tau_ms: time constant in ms of the box filter for a still face (0 = raw boxes); a One Euro filter that
             follows motion (see ``BOX_SPEED_GAIN``), in window mode too.
         forget_ms: forget a track after this many ms without an observation (state pruned, restarts if seen again).
@@ -116,7 +126,7 @@ class EmotionSmoother:
         window: int = 0,
         margin: float = DEFAULT_MARGIN,
         min_hold_ms: float = DEFAULT_MIN_HOLD_MS,
-        uncertain_below: float = DEFAULT_UNCERTAIN_BELOW,
+        uncertain_below: float | None = None,
         box_tau_ms: float = DEFAULT_BOX_TAU_MS,
         forget_ms: float = DEFAULT_FORGET_MS,
     ) -> None:
@@ -126,6 +136,8 @@ class EmotionSmoother:
             )
         if window < 0:
             raise ValueError(f"window (--smoothing) must be >= 0 frames, got {window}")
+        if uncertain_below is None:
+            uncertain_below = DEFAULT_UNCERTAIN_BELOW
         if not 0.0 <= margin <= 1.0 or not 0.0 <= uncertain_below <= 1.0:
             raise ValueError(f"margin and uncertain_below must be in [0, 1], got {margin} and {uncertain_below}")
         if forget_ms <= 0:
@@ -269,8 +281,7 @@ class EmotionSmoother:
         return UNCERTAIN if state.uncertain else self._labels[state.shown]
 
     def _untracked_label(self, probs: list[float]) -> str:
-        top = max(range(len(probs)), key=probs.__getitem__)
-        return UNCERTAIN if probs[top] < self.uncertain_below else self._labels[top]
+        return _frame_label(probs, self._labels, self.uncertain_below)
 
     def __repr__(self) -> str:
         mode = f"window={self.window}" if self.window else f"tau_ms={self.tau_ms:g}"
@@ -278,3 +289,30 @@ class EmotionSmoother:
             f"EmotionSmoother({mode}, margin={self.margin:g}, min_hold_ms={self.min_hold_ms:g}, "
             f"uncertain_below={self.uncertain_below:g}, box_tau_ms={self.box_tau_ms:g})"
         )
+
+
+def label_frame(faces: Faces, uncertain_below: float | None = None) -> Faces:
+    """The label to show for faces that no smoother labelled (still images, ``--no-smoothing``): the top label of
+    these (raw) probabilities, or :data:`~affectlens.core.UNCERTAIN` when its probability is below
+    ``uncertain_below`` (None: :data:`DEFAULT_UNCERTAIN_BELOW`; 0: never).
+
+    Args:
+        faces: N classified faces (not modified).
+        uncertain_below: threshold on the top probability, in [0, 1].
+
+    Returns:
+        ``faces`` itself when it is unclassified or already has ``data[SHOWN_LABEL]``; else a copy with
+        ``data[SHOWN_LABEL]`` (N,) str.
+    """
+    if not faces.classified or SHOWN_LABEL in faces.data:
+        return faces
+    threshold = DEFAULT_UNCERTAIN_BELOW if uncertain_below is None else float(uncertain_below)
+    shown = [_frame_label(row, faces.labels, threshold) for row in faces.probs.tolist()]
+    data = dict(faces.data)
+    data[SHOWN_LABEL] = np.array(shown, dtype=str).reshape(len(faces))
+    return faces.evolve(data=data)
+
+
+def _frame_label(probs: list[float], labels: tuple[str, ...], uncertain_below: float) -> str:
+    top = max(range(len(probs)), key=probs.__getitem__)
+    return UNCERTAIN if probs[top] < uncertain_below else labels[top]

@@ -1,6 +1,7 @@
 """``affectlens train --compare-optimizers``: the same model and data trained with several optimizers, side by side.
 
-Each optimizer gets its own run directory (``<out_dir>/<optimizer>``, resumable like any run); the comparison is written
+Each optimizer gets its own run directory (``<out_dir>/<optimizer>``; ``resume`` / ``overwrite`` as for one run); the
+comparison is written
 as ``optimizer_comparison.csv`` / ``.md`` / ``.json`` and ``optimizer_comparison.png`` (validation macro-F1 and
 training loss per epoch) in ``<out_dir>``.
 """
@@ -13,20 +14,34 @@ import json
 from pathlib import Path
 from typing import Any
 
-from affectlens.train.config import TrainConfig
+from affectlens.train.config import OPTIMIZERS, TrainConfig
 
 # Learning rates that suit each optimizer at batch 128 (AdamW's comes from the config).
 DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adagrad": 0.01}
 
 
 def compare_optimizers(
-    cfg: TrainConfig, optimizers: list[str], epochs: int | None = None, resume: bool = True
+    cfg: TrainConfig,
+    optimizers: list[str],
+    epochs: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
 ) -> list[dict[str, Any]]:
-    """Train ``cfg`` once per optimizer; returns one summary row per optimizer (best validation metrics, time)."""
+    """Train ``cfg`` once per optimizer; returns one summary row per optimizer (best validation metrics, time).
+
+    ``resume`` / ``overwrite`` apply to each optimizer's run folder (see :func:`.outdir.check_out_dir`);
+    every folder is checked before any training starts.
+    """
     from affectlens.train.datasets import load_dataset
+    from affectlens.train.outdir import check_out_dir
     from affectlens.train.trainer import Trainer
 
+    unknown = [name for name in optimizers if name not in OPTIMIZERS]
+    if unknown:
+        raise ValueError(f"unknown optimizer(s) {', '.join(unknown)}; choose from {', '.join(OPTIMIZERS)}")
     root = Path(cfg.out_dir)
+    for name in optimizers:
+        check_out_dir(root / name, resume, overwrite)
     faces = load_dataset(**cfg.dataset)  # loaded once, shared by every run
     rows = []
     for name in optimizers:
@@ -35,7 +50,7 @@ def compare_optimizers(
             cfg, optimizer=name, lr=lr, out_dir=str(root / name), epochs=epochs or cfg.epochs, early_stopping=0
         )
         trainer = Trainer(run_cfg, faces=faces)
-        best = trainer.fit(resume=resume)
+        best = trainer.fit(resume=resume, overwrite=overwrite)
         history = _history(root / name / "metrics.jsonl")
         rows.append(
             {

@@ -52,11 +52,29 @@ def export_torchscript(net: torch.nn.Module, model_cfg: ModelConfig, path: str |
     return path
 
 
+class CheckpointError(ValueError):
+    """A file that is not a training checkpoint of affectlens (or whose weights do not fit its own config)."""
+
+
 def load_checkpoint_net(checkpoint: str | Path) -> tuple[torch.nn.Module, ModelConfig]:
-    """Rebuild the EMA network of a ``best.pt`` / ``last.pt`` checkpoint and its ModelConfig."""
+    """Rebuild the EMA network of a ``best.pt`` / ``last.pt`` checkpoint and its ModelConfig.
+
+    Raises:
+        CheckpointError: ``checkpoint`` is not a training checkpoint (one line that says so).
+    """
     from affectlens.models.registry import create_model
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    path = Path(checkpoint)
+    hint = "expected best.pt or last.pt from the out_dir of `affectlens train`"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except (IsADirectoryError, FileNotFoundError, PermissionError):
+        raise
+    except Exception as error:  # text, ONNX, a truncated file: the unpickler's words ("invalid load key") help nobody
+        kind = "an ONNX model (already exported)" if path.suffix.lower() == ".onnx" else "not a training checkpoint"
+        raise CheckpointError(f"{path} is {kind}: torch cannot read it ({type(error).__name__}); {hint}") from None
+    if not isinstance(state, dict) or not {"ema", "model_cfg", "train_cfg"} <= set(state):
+        raise CheckpointError(f"{path} is not a training checkpoint (no ema/model_cfg/train_cfg entries); {hint}")
     model_cfg = ModelConfig.from_json(state["model_cfg"])
     train_cfg = state["train_cfg"]
     net = create_model(
@@ -66,7 +84,10 @@ def load_checkpoint_net(checkpoint: str | Path) -> tuple[torch.nn.Module, ModelC
         valence_arousal=train_cfg.get("valence_arousal", True),
         extra_heads={k: len(v) for k, v in model_cfg.extra_heads.items()},
         dropout=train_cfg.get("dropout", 0.0),
-        **train_cfg.get("model_kwargs", {}),
+        **(train_cfg.get("model_kwargs") or {}),
     )
-    net.load_state_dict(state["ema"])
+    try:
+        net.load_state_dict(state["ema"])
+    except RuntimeError:
+        raise CheckpointError(f"{path}: its weights do not fit the network its own config describes") from None
     return net.eval(), model_cfg

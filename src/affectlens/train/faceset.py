@@ -113,5 +113,6 @@ def data_root(path: str | Path) -> Path:
     """A dataset path that must exist, with an error that says what to do."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"dataset not found: {path} (check the path; shared data lives in ../shared/data)")
+        where = "" if path.is_absolute() else f" (a relative path is read from the working directory {Path.cwd()})"
+        raise FileNotFoundError(f"dataset not found: {path}{where}; check the dataset path in the training config")
     return path

@@ -2,7 +2,8 @@
 resume, TensorBoard, mixed precision on CUDA. Model selection by validation macro-F1 + mean valence/arousal CCC.
 
 Outputs in ``cfg.out_dir``: ``config.yaml``, ``metrics.jsonl`` (one line per epoch), ``last.pt`` (resume),
-``best.pt`` (best EMA weights), ``tensorboard/``.
+``best.pt`` (best EMA weights), ``tensorboard/``. A folder that already holds files is used only when ``fit`` is told
+to resume or to overwrite (see :mod:`affectlens.train.outdir`).
 """
 
 from __future__ import annotations
@@ -28,13 +29,20 @@ from affectlens.train.config import TrainConfig
 from affectlens.train.datasets import load_dataset
 from affectlens.train.faceset import FaceSet
 from affectlens.train.losses import capped_class_weights, soft_cross_entropy, valence_arousal_loss
+from affectlens.train.memory_format import choose_memory_format, format_name
 from affectlens.train.mixing import mix_batch
+from affectlens.train.outdir import prepare_out_dir
 
 log = logging.getLogger(__name__)
 
 
 def model_config_for(cfg: TrainConfig, faces: FaceSet) -> ModelConfig:
-    """The :class:`ModelConfig` that travels inside the exported model."""
+    """The :class:`ModelConfig` that travels inside the exported model.
+
+    ``valence_arousal`` is True only when the network has a VA head AND some training images have valence/arousal
+    targets (folders have none: their head would stay untrained, and the runtime then reports no valence/arousal).
+    """
+    train_va = faces.valence_arousal[faces.split == "train"]
     return ModelConfig(
         architecture=cfg.model,
         labels=faces.classes,
@@ -42,6 +50,7 @@ def model_config_for(cfg: TrainConfig, faces: FaceSet) -> ModelConfig:
         channels=cfg.channels,
         mean=tuple(cfg.mean),
         std=tuple(cfg.std),
+        valence_arousal=bool(cfg.valence_arousal and np.isfinite(train_va).all(axis=1).any()),
         extra_heads={k: tuple(v) for k, v in faces.extra_classes.items()},
         info={"trained_on": faces.source, "model_kwargs": cfg.model_kwargs},
     )
@@ -96,12 +105,16 @@ def extra_head_loss(logits: torch.Tensor, target: torch.Tensor, label_smoothing:
 
 
 class Trainer:
-    """Train one model from a :class:`TrainConfig`; ``fit()`` resumes from ``last.pt`` when it exists."""
+    """Train one model from a :class:`TrainConfig`; ``fit(resume=True)`` continues from ``last.pt``.
+
+    ``faces`` (optional) replaces the config's ``dataset``. Nothing is written before :meth:`fit`.
+    """
 
     def __init__(self, cfg: TrainConfig, faces: FaceSet | None = None) -> None:
         self.cfg = cfg
         self.out_dir = Path(cfg.out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if faces is None and not cfg.dataset:
+            raise ValueError("the config names no dataset; add e.g. `dataset: {kind: image_folder, root: DIR}`")
         torch.manual_seed(cfg.seed)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
@@ -113,15 +126,22 @@ class Trainer:
         self.faces = faces if faces is not None else load_dataset(**cfg.dataset)
         self.train_set = self._trainable(self.faces.subset("train"))
         self.val_set = self.faces.subset("val")
-        if len(self.train_set) == 0 or len(self.val_set) == 0:
-            raise ValueError(f"need train and val images, got {len(self.train_set)} / {len(self.val_set)}")
+        if len(self.train_set) < 2 or len(self.val_set) == 0:
+            raise ValueError(
+                f"need at least 2 training and 1 validation image with labels, got {len(self.train_set)} / "
+                f"{len(self.val_set)} (from {self.faces.source or 'the dataset'})"
+            )
         self.model_cfg = model_config_for(cfg, self.faces)
-        self.model = build_model(cfg, self.faces).to(self.device, memory_format=torch.channels_last)
+        self.memory_format = choose_memory_format(self.device, cfg.memory_format, self._probe_spec())
+        log.info("training on %s, memory format %s", self.device, format_name(self.memory_format))
+        self.model = build_model(cfg, self.faces).to(self.device, memory_format=self.memory_format)
         self.ema = copy.deepcopy(self.model).eval()
         for p in self.ema.parameters():
             p.requires_grad_(False)
         self.optimizer = self._optimizer()
         self.steps_per_epoch = math.ceil(len(self.train_set) / cfg.batch_size)
+        if len(self.train_set) % cfg.batch_size == 1:  # a last batch of one image breaks batch norm: leave it out
+            self.steps_per_epoch -= 1
         if cfg.max_train_batches:
             self.steps_per_epoch = min(self.steps_per_epoch, cfg.max_train_batches)
         self.scheduler = self._scheduler()
@@ -133,9 +153,27 @@ class Trainer:
         self.ema_updates = 0
         self.best_score = -math.inf
         self.bad_epochs = 0
+        self.start_epoch = 0  # epochs already done when fit() started (after a resume)
+        self.stopped_early = False
         self.rng = np.random.default_rng(cfg.seed)
 
     # -- setup -----------------------------------------------------------------------------------------------------
+    def _probe_spec(self) -> dict[str, Any]:
+        """The network and batch sizes of this run, for the channels_last probe (see :mod:`.memory_format`)."""
+        n, batch = len(self.train_set), self.cfg.batch_size
+        sizes = sorted({min(batch, n), n % batch} - {0, 1})
+        return {
+            "name": self.cfg.model,
+            "num_classes": len(self.faces.classes),
+            "in_channels": self.cfg.channels,
+            "valence_arousal": self.cfg.valence_arousal,
+            "extra_heads": {k: len(v) for k, v in self.faces.extra_classes.items()},
+            "dropout": self.cfg.dropout,
+            "kwargs": self.cfg.model_kwargs,
+            "input_size": self.cfg.input_size,
+            "batch_sizes": sizes,
+        }
+
     def _trainable(self, faces: FaceSet) -> FaceSet:
         has_target = faces.labels >= 0
         if self.cfg.soft_labels and faces.soft is not None:
@@ -198,13 +236,27 @@ class Trainer:
         tmp.replace(path)  # atomic: an interrupted save never leaves a broken checkpoint
 
     def resume(self) -> bool:
-        """Load ``last.pt`` if present; True when training continues from it."""
+        """Load ``last.pt`` if present; True when training continues from it.
+
+        Raises ValueError (one line) when the checkpoint cannot be read or was trained with another architecture,
+        classes or input than this config's.
+        """
         path = self.out_dir / "last.pt"
         if not path.exists():
             return False
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        self.model.load_state_dict(state["model"])
-        self.ema.load_state_dict(state["ema"])
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=False)
+        except Exception as error:  # a truncated or foreign file: say which, not the unpickler's words
+            raise ValueError(f"cannot resume from {path}: not a readable checkpoint ({type(error).__name__})") from None
+        differences = checkpoint_differences(state, self.cfg, self.model_cfg)
+        advice = "pass --overwrite to start over, or choose another out_dir"
+        if differences:
+            raise ValueError(f"cannot resume from {path}: it was trained with {'; '.join(differences)}; {advice}")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.ema.load_state_dict(state["ema"])
+        except RuntimeError:
+            raise ValueError(f"cannot resume from {path}: its weights do not fit the network; {advice}") from None
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.best_score, self.bad_epochs = state["epoch"], state["best_score"], state["bad_epochs"]
@@ -214,14 +266,25 @@ class Trainer:
         return True
 
     # -- training --------------------------------------------------------------------------------------------------
-    def fit(self, resume: bool = True) -> dict[str, Any]:
-        """Train until ``epochs`` or early stopping; returns the best validation metrics."""
+    def fit(self, resume: bool = False, overwrite: bool = False) -> dict[str, Any]:
+        """Train until ``epochs`` or early stopping; returns the best validation metrics.
+
+        Args:
+            resume: continue from ``out_dir/last.pt`` (start at epoch 0 when the folder is absent or empty).
+            overwrite: remove a previous run's outputs from ``out_dir`` and start over.
+
+        Raises:
+            OutDirError: ``out_dir`` holds files and neither ``resume`` nor ``overwrite`` is set.
+        """
         cfg = self.cfg
-        cfg.save(self.out_dir / "config.yaml")
-        if resume:
+        if prepare_out_dir(self.out_dir, resume, overwrite):
             self.resume()
+            _keep_metrics_until(self.out_dir / "metrics.jsonl", self.epoch)
+        self.start_epoch = self.epoch
+        cfg.save(self.out_dir / "config.yaml")
         writer = _tensorboard(self.out_dir / "tensorboard")
         best: dict[str, Any] = {}
+        self.stopped_early = False
         while self.epoch < cfg.epochs:
             train_stats = self._train_epoch()
             metrics = self.evaluate(self.val_set, self.ema)
@@ -270,10 +333,23 @@ class Trainer:
             )
             if cfg.early_stopping and self.bad_epochs >= cfg.early_stopping:
                 log.info("early stopping: no better validation score for %d epochs", self.bad_epochs)
+                self.stopped_early = True
                 break
         if writer is not None:
             writer.close()
+        if not best and (self.out_dir / "best.pt").exists():  # nothing better this time (or nothing left to train)
+            best = self.best_checkpoint()["val"]
         return best
+
+    def best_checkpoint(self) -> dict[str, Any]:
+        """``best.pt`` of this run: ``ema`` (state dict), ``epoch``, ``val`` (its validation metrics), configs."""
+        return torch.load(self.out_dir / "best.pt", map_location=self.device, weights_only=False)
+
+    def best_model(self) -> torch.nn.Module:
+        """A copy of the network with the best EMA weights (``best.pt``), in eval mode."""
+        model = copy.deepcopy(self.ema)
+        model.load_state_dict(self.best_checkpoint()["ema"])
+        return model.eval()
 
     def _train_epoch(self) -> dict[str, float]:
         cfg, faces = self.cfg, self.train_set
@@ -295,7 +371,7 @@ class Trainer:
                     x, [dist, va, *heads.values()], self.rng, cfg.mixup_alpha, cfg.cutmix_alpha
                 )
                 heads = dict(zip(heads, mixed, strict=True))
-            x = x.to(self.device, memory_format=torch.channels_last)
+            x = x.to(self.device, memory_format=self.memory_format)
             dist, va = dist.to(self.device), va.to(self.device)
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.device.type == "cuda"):
                 out = self.model(x)
@@ -342,9 +418,7 @@ class Trainer:
         chunks: dict[str, list[np.ndarray]] = {}
         for start in range(0, len(faces), batch_size):
             index = np.arange(start, min(start + batch_size, len(faces)))
-            x = batch_inputs(faces, index, self.model_cfg, None, None).to(
-                self.device, memory_format=torch.channels_last
-            )
+            x = batch_inputs(faces, index, self.model_cfg, None, None).to(self.device, memory_format=self.memory_format)
             for name, value in model(x).items():
                 value = value.float()
                 key = "probs" if name == "logits" else name
@@ -381,10 +455,54 @@ def selection_score(metrics: dict[str, Any]) -> float:
     return score + sum(float(head["macro_f1"]) for head in metrics.get("heads", {}).values())
 
 
+def checkpoint_differences(state: dict[str, Any], cfg: TrainConfig, model_cfg: ModelConfig) -> list[str]:
+    """What makes checkpoint ``state`` unfit to continue under ``cfg`` / ``model_cfg`` (empty when it fits)."""
+    if not isinstance(state, dict) or not {"model", "train_cfg", "model_cfg"} <= set(state):
+        return ["no training state (not a last.pt written by affectlens train)"]
+    saved_train, saved_model = state["train_cfg"], ModelConfig.from_json(state["model_cfg"])
+    differences = []
+    if saved_train.get("model") != cfg.model:
+        differences.append(f"model {saved_train.get('model')} (this config: {cfg.model})")
+    saved_kwargs = saved_train.get("model_kwargs") or {}
+    if any(saved_kwargs.get(k, v) != v for k, v in (cfg.model_kwargs or {}).items()):
+        differences.append(f"model_kwargs {saved_kwargs} (this config: {cfg.model_kwargs})")
+    if tuple(saved_model.labels) != tuple(model_cfg.labels):
+        differences.append(f"classes {', '.join(saved_model.labels)} (this data: {', '.join(model_cfg.labels)})")
+    if dict(saved_model.extra_heads) != dict(model_cfg.extra_heads):
+        saved_heads, heads = sorted(saved_model.extra_heads), sorted(model_cfg.extra_heads)
+        differences.append(f"extra heads {saved_heads} (this data: {heads})")
+    if (saved_model.input_size, saved_model.channels) != (model_cfg.input_size, model_cfg.channels):
+        differences.append(
+            f"input {saved_model.input_size} px x {saved_model.channels} channel(s) "
+            f"(this config: {model_cfg.input_size} x {model_cfg.channels})"
+        )
+    if bool(saved_train.get("valence_arousal", True)) != bool(cfg.valence_arousal):
+        differences.append(f"valence_arousal {saved_train.get('valence_arousal')} (this config: {cfg.valence_arousal})")
+    return differences
+
+
+def _keep_metrics_until(path: Path, epoch: int) -> None:
+    """Drop rows after ``epoch`` from ``metrics.jsonl`` (a run stopped between its checkpoint and its log line)."""
+    if not path.exists():
+        return
+    rows = [line for line in path.read_text().splitlines() if line.strip()]
+    kept = [line for line in rows if _epoch_of(line) <= epoch]
+    if len(kept) != len(rows):
+        path.write_text("".join(line + "\n" for line in kept))
+
+
+def _epoch_of(line: str) -> float:
+    """The epoch of one ``metrics.jsonl`` line; infinity for a line cut short by a kill (so it is dropped)."""
+    try:
+        return json.loads(line)["epoch"]
+    except (ValueError, KeyError, TypeError):
+        return math.inf
+
+
 def _tensorboard(path: Path) -> Any:
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:  # tensorboard is part of [train]; training still works without it
-        log.warning("tensorboard is not installed; no TensorBoard logs (pip install -e '.[train]')")
+        log.warning("tensorboard is not installed; no TensorBoard logs (pip install 'affectlens[train]')")
         return None
     return SummaryWriter(str(path))

@@ -1,4 +1,5 @@
-"""FER-2013 with FER+ votes from the project's npz (``../shared/data/fer2013/fer2013_ferplus_48x48.npz``).
+"""FER-2013 with FER+ votes from the project's npz (``fer2013/fer2013_ferplus_48x48.npz`` in the shared data; the
+path is always given: there is no default, so a run never depends on the working directory).
 
 Conventions (so figures compare with papers): official splits Training -> train, PublicTest -> val,
 PrivateTest -> test. FER+ hard label = majority of the 10 vote columns; rows whose top vote is unknown / not-a-face,
@@ -15,7 +16,6 @@ from affectlens.emotions import EMOTIONS, canonical_emotion
 from affectlens.train.faceset import FaceSet, data_root
 from affectlens.train.valence_arousal import derive_valence_arousal
 
-DEFAULT_NPZ = "../shared/data/fer2013/fer2013_ferplus_48x48.npz"
 USAGE_TO_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 # FER+ vote columns: neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF
 
@@ -29,9 +29,7 @@ def ferplus_majority(votes: np.ndarray, emotion_columns: np.ndarray) -> np.ndarr
     return np.where(ok, winner, -1)
 
 
-def load_ferplus_npz(
-    path: str | Path = DEFAULT_NPZ, drop_unlabelled_train: bool = True, fer2013_head: bool = False
-) -> FaceSet:
+def load_ferplus_npz(path: str | Path, drop_unlabelled_train: bool = True, fer2013_head: bool = False) -> FaceSet:
     """FER+ (8 emotions, soft labels from votes, derived valence/arousal) on the FER-2013 pixels.
 
     Args:
@@ -97,7 +95,7 @@ def ferplus_targets(
     return index, labels[index], soft[index].astype(np.float32), derive_valence_arousal(emotion_votes[index])
 
 
-def load_fer2013_npz(path: str | Path = DEFAULT_NPZ) -> FaceSet:
+def load_fer2013_npz(path: str | Path) -> FaceSet:
     """FER-2013 with its original 7 labels (angry, disgust, fear, happy, sad, surprise, neutral), official splits."""
     data = np.load(data_root(path))
     classes, labels = fer2013_labels(data)

@@ -8,7 +8,7 @@ Also the helpers the other file-based loaders share: split-name aliases, a strat
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 
 import cv2
@@ -54,17 +54,30 @@ def stratified_split(
     return split
 
 
-def class_names(folder_names: Iterable[str]) -> tuple[dict[str, str], tuple[str, ...]]:
+def _name_key(name: str) -> str:
+    """How folder names and labels are compared: case-, space-, ``-``/``_``-insensitive (like the synonyms)."""
+    return name.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def class_names(folder_names: Iterable[str], keep: Collection[str] = ()) -> tuple[dict[str, str], tuple[str, ...]]:
     """Folder names -> (folder -> class name, ordered classes).
 
-    When every name is an emotion (synonyms included), classes are canonical and in :data:`EMOTIONS` order
-    (``happiness`` and ``happy`` folders merge); otherwise the names are kept as they are, sorted.
+    A folder named like one of ``keep`` (e.g. the labels of the model being evaluated: case, spaces and ``-``/``_``
+    ignored) is that name, so a model's own ``calm`` class keeps its ``calm`` folder. Otherwise, when every name is an
+    emotion (synonyms included), a synonym maps to its canonical name (``happiness`` and ``happy`` folders merge) and
+    classes are in :data:`EMOTIONS` order, then the kept names that are not canonical emotions, sorted; else the names
+    are kept as they are, sorted.
     """
     names = list(dict.fromkeys(folder_names))
-    if names and all(is_emotion(n) for n in names):
-        mapping = {n: canonical_emotion(n) for n in names}
-        return mapping, tuple(e for e in EMOTIONS if e in mapping.values())
-    return {n: n for n in names}, tuple(sorted(names))
+    kept = {_name_key(k): k for k in keep}
+    mapping = {n: kept[_name_key(n)] for n in names if _name_key(n) in kept}
+    rest = [n for n in names if n not in mapping]
+    if names and all(is_emotion(n) for n in rest):
+        mapping.update({n: canonical_emotion(n) for n in rest})
+        values = set(mapping.values())
+        return mapping, (*(e for e in EMOTIONS if e in values), *sorted(values - set(EMOTIONS)))
+    mapping.update({n: n for n in rest})
+    return mapping, tuple(sorted(set(mapping.values())))
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -127,6 +140,7 @@ def load_image_folder(
     seed: int = 0,
     val_fraction: float = 0.15,
     in_memory: bool = False,
+    keep_names: Collection[str] = (),
 ) -> FaceSet:
     """ImageFolder layout: ``root/<class>/*.jpg``, or ``root/{train,val,test}/<class>/*.jpg``.
 
@@ -141,6 +155,8 @@ def load_image_folder(
         seed: seed of the carved splits.
         val_fraction: share carved from train for a missing val (and for a missing test).
         in_memory: read every image into one (N, H, W[, 3]) array (all images must have one size); else paths.
+        keep_names: class names never mapped to a canonical emotion (see :func:`class_names`), e.g. the labels of the
+            model that will be evaluated on the folder.
 
     Returns:
         A :class:`FaceSet`; classes are canonical emotions when every class folder names one, else the folder names.
@@ -170,7 +186,7 @@ def load_image_folder(
     if classes is not None and len(found) < len(classes):
         absent = [c for c in classes if c not in found]
         raise ValueError(f"no image folder for class(es) {absent} under {root}; check the names or leave classes out")
-    mapping, names = class_names(found)
+    mapping, names = class_names(found, keep=keep_names)
     if classes is not None:
         names = tuple(dict.fromkeys(mapping[c] for c in classes))  # the caller's order
     labels = np.array([names.index(mapping[c]) for _, c, _ in rows], np.int64)
