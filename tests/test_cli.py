@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from affectlens.cli import main
-from helpers import REPO, shared_path
+from helpers import REPO, shared_path, sigint_as_default
 
 SAMPLE = REPO / "samples" / "single_face.mp4"
 
@@ -138,6 +138,7 @@ def test_ctrl_c_leaves_valid_records_up_to_the_last_frame(tmp_path):
         ],
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=sigint_as_default,
     )
     deadline = time.time() + 60
     partial = tmp_path / "x.partial.jsonl"  # renamed to x.jsonl when the run ends

@@ -18,7 +18,7 @@ import pytest
 
 from affectlens.cli import main
 from affectlens.io import read_jsonl
-from helpers import REPO
+from helpers import REPO, sigint_as_default
 
 SAMPLE = REPO / "samples" / "single_face.mp4"
 
@@ -172,6 +172,7 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         cwd=cwd,
+        preexec_fn=sigint_as_default,
     )
 
 
