@@ -1,13 +1,13 @@
 # Two commands on a fresh machine:
 #   make demo   set up .venv and analyse the bundled sample clip (records + annotated video in out/)
-#   make test   set up .venv and run the tests
+#   make test   set up .venv, type-check src/ (mypy) and run the tests
 # Setup is idempotent: it reinstalls only when pyproject.toml changed.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench
+.PHONY: setup demo test test-fast typecheck lint bench
 
 setup: $(STAMP)
 
@@ -22,8 +22,11 @@ demo: setup
 	$(VENV)/bin/affectlens analyze samples/single_face.mp4 --jsonl out/single_face.jsonl --csv out/single_face.csv \
 		--metrics out/single_face_metrics.csv --output out/single_face_annotated.mp4
 
-test: setup
+test: setup typecheck
 	$(VENV)/bin/python -m pytest -q
+
+typecheck: setup
+	$(VENV)/bin/python -m mypy
 
 test-fast: setup
 	$(VENV)/bin/python -m pytest -q -m "not slow"

@@ -14,7 +14,7 @@ import json
 import time
 
 from affectlens.io import open_source
-from affectlens.pipeline import Analyzer, AnalyzerConfig, TemporalStages
+from affectlens.pipeline import Analyzer, AnalyzerConfig, EngagementStage, SmoothStage, TrackStage
 
 
 def main() -> None:
@@ -25,21 +25,24 @@ def main() -> None:
 
     config = AnalyzerConfig()
     with Analyzer(config) as analyzer, open_source(args.video) as source:
-        frames = [(frame, analyzer.analyze_frame(frame).faces) for frame in source]
+        frames = [(frame, analyzer.process(frame, "image").faces) for frame in source]
+        cuts = analyzer.cuts.detector
+        tracker = next(s for s in analyzer.builtin if isinstance(s, TrackStage)).tracker
+        smoother = next(s for s in analyzer.builtin if isinstance(s, SmoothStage)).smoother
+        engagement = next(s for s in analyzer.builtin if isinstance(s, EngagementStage)).scorer
     faces_total = sum(len(faces) for _, faces in frames) * args.repeats
-    stages = TemporalStages(config)
     spent = {"scene_cut": 0.0, "tracker": 0.0, "smoother": 0.0, "engagement": 0.0}
     for _ in range(args.repeats):
-        stages.reset()
+        analyzer.reset()
         for frame, faces in frames:
             t0 = time.perf_counter()
-            cut = stages.cuts.update(frame.image)
+            cut = cuts.update(frame.image)
             t1 = time.perf_counter()
-            tracked = stages.tracker.update(faces, frame.timestamp_ms, scene_cut=cut)
+            tracked = tracker.update(faces, frame.timestamp_ms, scene_cut=cut)
             t2 = time.perf_counter()
-            smoothed = stages.smoother.update(tracked, frame.timestamp_ms)
+            smoothed = smoother.update(tracked, frame.timestamp_ms, scene_cut=cut)
             t3 = time.perf_counter()
-            stages.engagement.update(smoothed, frame.timestamp_ms)
+            engagement.update(smoothed, frame.timestamp_ms, scene_cut=cut)
             t4 = time.perf_counter()
             for key, dt in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
                 spent[key] += dt

@@ -1,7 +1,7 @@
 """Measure where the eyes sit in FER-2013 48x48 crops: the alignment template of the default model.
 
 Runs MediaPipe BlazeFace (short range) on 4x-upscaled FER-2013 training images and prints the median eye centres as
-fractions of the crop size, the numbers stored as ``FER_EYES`` in ``affectlens/models/config.py``.
+fractions of the crop size, the numbers stored as ``FER_EYES`` in ``affectlens/modelcfg.py``.
 
     .venv/bin/python scripts/measure_fer_eye_template.py --n 3000
 """

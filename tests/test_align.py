@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -138,6 +139,23 @@ def test_degenerate_eyes_fall_back_to_the_box(eyes):
     # the box fallback is the eye mapping with eyes at BOX_EYES of the box
     expected = box_alignment_matrix(np.array([40, 30, 100, 90]), GRAY)
     np.testing.assert_array_equal(crop, align_face(image, expected, GRAY))
+
+
+def test_a_model_without_an_eye_template_gets_the_detector_box_unrotated():
+    """Issue 8: a model trained on crops of unknown alignment (``eyes`` None) is fed the square around the box centre,
+    whatever the eyes say, since it never saw eye-aligned crops."""
+    image = np.full((120, 160, 3), 255, np.uint8)
+    image[30:90, 40:100] = np.linspace(0, 180, 60, dtype=np.uint8)[None, :, None]  # the box: a horizontal ramp
+    tilted_eyes = np.array([[50.0, 40.0], [90.0, 80.0]])
+    cfg = replace(GRAY, eyes=None)
+    (crop,) = align_faces(image, faces_with_eyes(tilted_eyes, box=(40, 30, 100, 90)), cfg)
+    box = cv2.cvtColor(image[30:90, 40:100], cv2.COLOR_BGR2GRAY)
+    expected = cv2.resize(box, (48, 48), interpolation=cv2.INTER_AREA)
+    assert crop.shape == (48, 48) and crop.max() < 200  # nothing of the white outside the box
+    assert np.abs(crop.astype(int) - expected).mean() < 3  # the box, unrotated
+    # a wide box gives a square around its centre (context above and below), never a squashed face
+    (wide,) = align_faces(image, faces_with_eyes(tilted_eyes, box=(40, 45, 100, 75)), cfg)
+    np.testing.assert_allclose(wide, crop, atol=3)
 
 
 def test_degenerate_eyes_and_box_do_not_crash():

@@ -73,7 +73,7 @@ def test_csv_rows_hold_every_jsonl_field_even_when_the_first_frame_has_no_face(t
     for row, fields in zip(rows, expected, strict=True):
         assert set(fields) <= set(row)  # every JSONL field has its column...
         for key, value in fields.items():  # ...with the same value
-            assert row[key] == str(value), key
+            assert row[key] == (json.dumps(value) if isinstance(value, bool) else str(value)), key  # bools as JSON
     first = rows[0]
     assert (first["engagement"], first["raw_emotion"], first["raw_p_sad"], first["raw_valence"]) == (
         "0.625",

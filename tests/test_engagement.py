@@ -137,6 +137,14 @@ def test_engagement_is_smoothed_per_track_in_time():
     np.testing.assert_allclose(out.data[ENGAGEMENT], [0.1, 0.1], atol=1e-6)
 
 
+def test_a_scene_cut_forgets_every_track():
+    scorer = EngagementScorer(attention=False)
+    for t in range(0, 1000, 40):
+        scorer.update(make_faces([only("happy")], [7]), float(t))
+    out = scorer.update(make_faces([only("sad")], [7]), 1000.0, scene_cut=True)
+    assert out.data[ENGAGEMENT][0] == pytest.approx(0.1)  # this frame's score, not an average with the old shot
+
+
 def test_inputs_are_not_modified_and_empty_or_unclassified_pass():
     scorer = EngagementScorer()
     faces = make_faces([only("happy")])

@@ -499,3 +499,56 @@ def test_pacing_leaves_out_time_spent_paused() -> None:
     assert window.paused_s == pytest.approx(0.6, abs=0.01)
     # The other frames keep their pace after the pause: no burst of frames to catch up on the time paused.
     assert clock.now - start == pytest.approx(29 / 30 + window.paused_s, abs=0.03)
+
+
+# --- LiveWindow as a sink -------------------------------------------------------------------------------------
+def test_the_window_is_a_sink_that_draws_on_a_copy_and_stops_on_q(tmp_path: Path) -> None:
+    # issue 8: the live window is a sink: write(result) shows the annotated frame, handles keys, and q/Esc (or closing
+    # the window) sets stop_requested; the frame it got is never drawn on (the video writer may still hold it)
+    backend = FakeBackend("\xffq")
+    window = LiveWindow("test", Overlay(), screenshot_dir=tmp_path, backend=backend)
+    results = [make_result(i) for i in range(4)]
+    for result in results:
+        window.write(result)
+        if window.stop_requested:
+            break
+    assert window.stop_requested and window.frames_shown == 2
+    assert all((result.frame.image == GREY).all() for result in results)  # clean frames stay clean
+    assert changed(np.full_like(backend.shown[0], GREY), backend.shown[0]).any()  # what was shown is annotated
+    window.write(results[2])  # after quitting: nothing more is shown, no key is read
+    assert window.frames_shown == 2 and backend.waits == 2
+    closed = LiveWindow("test", Overlay(), screenshot_dir=tmp_path, backend=FakeBackend())
+    closed.backend.window_open = False  # type: ignore[attr-defined]  # the user closed the window
+    closed.write(make_result(0))
+    assert closed.stop_requested
+
+
+def test_a_sink_window_redraws_a_toggle_on_a_new_copy_of_the_clean_frame(tmp_path: Path) -> None:
+    backend = FakeBackend(" v ")  # pause, toggle the plane while paused, resume
+    overlay = Overlay()
+    window = LiveWindow("test", overlay, screenshot_dir=tmp_path, backend=backend)
+    result = make_result(0)
+    annotated = overlay.render(result)  # drawn once by the caller, e.g. also queued to a video writer
+    before = annotated.copy()
+    window.write(result, annotated)
+    assert not window.stop_requested and overlay.is_enabled("va_plane")
+    assert (annotated == before).all() and (result.frame.image == GREY).all()  # neither was drawn on
+    corner = (slice(250, 350), slice(540, 630))
+    assert any(changed(before[corner], shown[corner]).any() for shown in backend.shown[1:])  # the plane appeared
+
+
+def test_a_sink_window_paces_played_files_and_measures_its_own_frame_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock()
+    window = LiveWindow("test", Overlay(), backend=ClockedBackend(clock), clock=clock)
+    rates: list[float | None] = []
+    render = Overlay.render
+    monkeypatch.setattr(
+        Overlay, "render", lambda self, result, fps=None, **k: rates.append(fps) or render(self, result)
+    )
+    start = clock.now
+    for index in range(30):
+        result = make_result(index, fps=30.0)
+        result.frame.source.update(kind="video", live=False)
+        window.write(result)
+    assert clock.now - start == pytest.approx(29 / 30, abs=0.03)  # a played file runs at its own speed
+    assert rates[0] is None and rates[-1] == pytest.approx(30.0, rel=0.1)  # the HUD shows the rate frames are shown

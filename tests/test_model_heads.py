@@ -46,12 +46,51 @@ def with_cfg(tmp_path, **changes) -> str:
 
 # -- the packaged model's cfg ----------------------------------------------------------------------------------------
 def test_packaged_models_declare_a_trained_va_head_and_calibrated_thresholds():
-    for name in ("default", "int8"):
+    for name in ("float32", "int8"):
         cfg = EmotionModel(name).cfg
         assert cfg.valence_arousal is True
         assert set(cfg.uncertain_below) == {"emotion", "fer2013"}
         # chosen on validation data: well above the old 0.3 that almost never fired
         assert all(0.35 < t < 0.7 for t in cfg.uncertain_below.values()), cfg.uncertain_below
+
+
+def test_the_default_is_the_int8_model_and_float32_is_one_option_away():
+    assert EmotionModel().path.name == EmotionModel("int8").path.name == "affectlens_emotion_int8.onnx"
+    assert EmotionModel("float32").path.name == "affectlens_emotion.onnx"
+
+
+@pytest.mark.parametrize("name", ["float32", "int8"])
+def test_packaged_models_give_float_probabilities_that_sum_to_one(name: str) -> None:
+    # issue 8: the INT8 file quantised its softmax outputs to 1/255 steps (sums from 0.984 to 1.008 on FER+ test)
+    crops = [np.random.default_rng(i).integers(0, 256, (48, 48), dtype=np.uint8) for i in range(64)]
+    model = EmotionModel(name)
+    probs, _ = model.predict_crops(crops)
+    for p in [probs, model.predict_head(crops, "fer2013")]:
+        assert np.allclose(p.sum(axis=1), 1.0, atol=1e-5), p.sum(axis=1)
+    assert len(np.unique(np.round(probs * 255, 3) % 1)) > 2  # not all on the grid of a uint8 tensor
+
+
+def test_float_probabilities_rewires_quantised_softmax_outputs_only():
+    onnx = pytest.importorskip("onnx", reason="rewriting an ONNX graph needs the onnx package ([train] extra)")
+    from affectlens.train.quantize import float_probabilities
+
+    proto = onnx.load(str(default_model_path("int8")))
+    assert float_probabilities(proto) == 0  # the shipped file has float outputs already: nothing to do
+    softmax = next(n for n in proto.graph.node if n.op_type == "Softmax" and n.output[0] == "probs")
+    softmax.output[0] = "probs_float"  # put a quantise/dequantise pair back after it, as the quantiser wrote it
+    scale = onnx.helper.make_tensor("probs_scale", onnx.TensorProto.FLOAT, [], [1 / 255])
+    zero = onnx.helper.make_tensor("probs_zero_point", onnx.TensorProto.UINT8, [], [0])
+    proto.graph.initializer.extend([scale, zero])
+    proto.graph.node.extend(
+        [
+            onnx.helper.make_node("QuantizeLinear", ["probs_float", "probs_scale", "probs_zero_point"], ["probs_q"]),
+            onnx.helper.make_node("DequantizeLinear", ["probs_q", "probs_scale", "probs_zero_point"], ["probs"]),
+        ]
+    )
+    count = len(proto.graph.node)
+    assert float_probabilities(proto) == 1
+    assert len(proto.graph.node) == count - 2 and softmax.output[0] == "probs"
+    assert not {"probs_scale", "probs_zero_point"} & {i.name for i in proto.graph.initializer}
 
 
 def test_a_cfg_from_before_the_new_fields_reads_safely():

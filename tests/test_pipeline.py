@@ -141,3 +141,72 @@ def test_records_are_json_with_the_documented_fields(analyzer, tmp_path):
     assert set(face) >= {"bbox", "score", "emotion", "confidence", "probs", "valence", "arousal"}
     assert len(face["bbox"]) == 4 and set(face["probs"]) == set(EMOTIONS)
     json.dumps(records)
+
+
+def scene_cuts_and_ids(every: int, tmp_path) -> tuple[list[int], int]:
+    with Analyzer(AnalyzerConfig(every=every)) as analyzer:
+        records = analyze_to_records(analyzer, shared_path("videos", "short_hamilton_clip.mp4"), tmp_path)
+    cuts = [r["frame"] for r in records if r.get("scene_cut")]
+    return cuts, len({f["track_id"] for r in records for f in r["faces"]})
+
+
+@pytest.mark.slow
+def test_every_4_finds_the_same_three_cuts_as_every_1(tmp_path):
+    cuts, ids = scene_cuts_and_ids(1, tmp_path)
+    cuts_every_4, ids_every_4 = scene_cuts_and_ids(4, tmp_path)
+    assert len(cuts) == 3, cuts
+    # the cut check sees every decoded frame: each cut marks the first analysed frame at or after it
+    assert cuts_every_4 == [4 * -(-cut // 4) for cut in cuts], (cuts, cuts_every_4)
+    assert ids_every_4 <= ids  # no false cut hands out new ids
+
+
+def count_classified_faces(monkeypatch) -> list[int]:
+    """Patch the emotion model to count the faces it is given (one entry per call)."""
+    from affectlens.models.runtime import EmotionModel
+
+    counts: list[int] = []
+    classify = EmotionModel.classify
+
+    def counting(self, image, faces):
+        counts.append(len(faces))
+        return classify(self, image, faces)
+
+    monkeypatch.setattr(EmotionModel, "classify", counting)
+    return counts
+
+
+@pytest.mark.slow
+def test_cartoon_faces_that_never_start_a_track_never_reach_the_emotion_model(tmp_path, monkeypatch):
+    # BlazeFace finds cartoon "faces" scoring 0.5-0.69 on 4 frames of no_face.mp4: below track_confidence, so no track
+    counts = count_classified_faces(monkeypatch)
+    with Analyzer() as analyzer:
+        records = analyze_to_records(analyzer, shared_path("videos", "no_face.mp4"), tmp_path)
+    assert len(records) == 95 and all(r["faces"] == [] for r in records)
+    assert sum(counts) == 0
+
+
+@pytest.mark.slow
+def test_the_emotion_model_sees_exactly_the_faces_reported(tmp_path, monkeypatch):
+    counts = count_classified_faces(monkeypatch)
+    with Analyzer() as analyzer:
+        records = analyze_to_records(analyzer, shared_path("videos", "short_hamilton_clip.mp4"), tmp_path)
+    assert sum(counts) == sum(len(r["faces"]) for r in records) > 0
+
+
+@pytest.mark.slow
+def test_overlapped_detection_gives_the_same_records_as_one_thread(tmp_path):
+    def records(overlap: bool) -> list[dict]:
+        with Analyzer(AnalyzerConfig(overlap=overlap)) as analyzer:
+            out = analyze_to_records(analyzer, shared_path("videos", "single_face.mp4"), tmp_path)
+        return [{k: v for k, v in r.items() if k != "timings_ms"} for r in out]
+
+    assert records(True) == records(False)
+
+
+def test_stream_is_the_frame_loop_of_a_video(analyzer):
+    results = analyzer.stream(shared_path("videos", "single_face.mp4"))
+    first = [next(results) for _ in range(3)]
+    results.close()
+    assert [r.frame.index for r in first] == [0, 1, 2]
+    assert [r.to_record()["schema"] for r in first] == [2, 2, 2]
+    assert all(r.to_record()["outputs"] == {} for r in first)

@@ -23,3 +23,14 @@ def test_readme_python_example_runs_and_leaves_nothing_in_the_repository():
     assert "72 frames at" in proc.stdout
     assert len(proc.stdout.splitlines()) == 6  # five faces + the summary line
     assert left == [], f"the example wrote {left} into the repository"
+
+
+def test_readme_stream_example_runs_its_own_stage():
+    text = (REPO / "README.md").read_text()
+    example = re.search(r"### Streaming, and plugging in your own stage\n.*?```python\n(.*?)```", text, re.S).group(1)
+    proc = subprocess.run([sys.executable, "-c", example], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["0", "24", "48"]  # frames 0, 24, 48 of the 72-frame clip
+    assert all(float(line.split()[1]) > 0 for line in lines)  # the stage's output reached the record
+    assert "'happy'" in lines[-1]  # the man smiles by the end of the clip

@@ -6,9 +6,14 @@ import csv
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -114,14 +119,14 @@ os.kill(os.getpid(), 9)  # no close(), no atexit, no buffered flush: like a cras
 def test_nan_and_numpy_values_become_valid_json(tmp_path: Path) -> None:
     result = make_result(0)
     result.faces.valence_arousal[0, 0] = np.nan
-    result.extras["engagement"] = np.float32(0.5)
-    result.extras["pose"] = np.array([1, 2])
+    result.outputs["engagement"] = np.float32(0.5)
+    result.outputs["pose"] = np.array([1, 2])
     path = tmp_path / "out.jsonl"
     with JsonlSink(path) as sink:
         sink.write(result)
     record = json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"invalid JSON constant {c}"))
     assert record["faces"][0]["valence"] is None
-    assert record["engagement"] == 0.5 and record["pose"] == [1, 2]
+    assert record["outputs"] == {"engagement": 0.5, "pose": [1, 2]}  # under "outputs", never merged into the top
 
 
 # -- JSON array ------------------------------------------------------------------------------------------------------
@@ -156,7 +161,7 @@ def test_csv_one_row_per_face_valid_after_every_write(tmp_path: Path) -> None:
         sink.write(make_result(3, n_faces=1))
         rows = _csv_rows(partial)
     assert list(rows[0]) == [
-        *("frame", "timestamp_ms", "face", "track_id", "x1", "y1", "x2", "y2", "score"),
+        *("frame", "timestamp_ms", "schema", "scene_cut", "face", "track_id", "x1", "y1", "x2", "y2", "score"),
         *("emotion", "confidence", "valence", "arousal", "engagement", "p_angry", "p_happy", "p_neutral"),
         *("raw_emotion", "raw_valence", "raw_arousal", "raw_p_angry", "raw_p_happy", "raw_p_neutral"),
         *("timings_ms_detect", "timings_ms_emotion", "timings_ms_track", "timings_ms_total"),
@@ -188,7 +193,8 @@ def test_csv_without_any_face_still_has_a_header(tmp_path: Path) -> None:
     path = tmp_path / "out.csv"
     with CsvSink(path) as sink:
         sink.write(make_result(0, n_faces=0))
-    assert path.read_text().strip() == ",".join(CsvSink.header(LABELS, timings=CsvSink.TIMING_STAGES))
+    header = CsvSink.header(LABELS, ("schema", "scene_cut"), timings=CsvSink.TIMING_STAGES)
+    assert path.read_text().strip() == ",".join(header)
 
 
 # -- unwritable paths ------------------------------------------------------------------------------------------------
@@ -269,6 +275,98 @@ def test_video_sink_resizes_other_sizes_instead_of_dropping(tmp_path: Path, capl
     assert "fitting 32x24" in caplog.text
 
 
+_VIDEO_WRITER = cv2.VideoWriter  # the real one: the fixture below replaces cv2's
+
+
+class _GatedWriter:
+    """cv2.VideoWriter whose ``write`` waits until the test opens the gate, recording the thread that called it."""
+
+    gate = threading.Event()
+    entered = threading.Event()
+    threads: ClassVar[list[str]] = []
+    fail_at: int | None = None
+    fourcc = staticmethod(_VIDEO_WRITER.fourcc)
+
+    def __init__(self, *args: object) -> None:
+        self._writer = _VIDEO_WRITER(*args)
+        self.written = 0
+
+    def isOpened(self) -> bool:
+        return self._writer.isOpened()
+
+    def write(self, image: np.ndarray) -> None:
+        type(self).threads.append(threading.current_thread().name)
+        type(self).entered.set()
+        assert type(self).gate.wait(30)
+        if self.written == type(self).fail_at:
+            raise cv2.error("encoder exploded")
+        self._writer.write(image)
+        self.written += 1
+
+    def release(self) -> None:
+        self._writer.release()
+
+
+@pytest.fixture
+def gated_writer(monkeypatch: pytest.MonkeyPatch) -> type[_GatedWriter]:
+    monkeypatch.setattr(_GatedWriter, "gate", threading.Event())
+    monkeypatch.setattr(_GatedWriter, "entered", threading.Event())
+    monkeypatch.setattr(_GatedWriter, "threads", [])
+    monkeypatch.setattr(_GatedWriter, "fail_at", None)
+    monkeypatch.setattr("affectlens.io.video_sink.cv2.VideoWriter", _GatedWriter)
+    yield _GatedWriter
+    _GatedWriter.gate.set()  # never leave an encoder thread waiting
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+def test_video_is_encoded_on_its_own_thread_with_a_bounded_queue(tmp_path: Path, gated_writer) -> None:
+    # issue 8: the writer encoded on the analysis thread (about as long as analysing the frame). Now write() only
+    # queues, and a producer faster than the encoder waits once 4 frames are waiting: memory stays bounded.
+    path = tmp_path / "out.avi"
+    sink = VideoSink(path, fps=25.0, size=(64, 48), queue_frames=4)
+    producer = threading.Thread(target=lambda: [sink.write(make_result(i)) for i in range(12)], name="producer")
+    producer.start()
+    assert _wait_until(lambda: sink.frames_written == 5)  # the encoder holds one frame, 4 wait: the 6th blocks
+    time.sleep(0.1)
+    assert sink.frames_written == 5 and producer.is_alive() and sink.frames_encoded == 0
+    gated_writer.gate.set()
+    producer.join(30)
+    sink.close()
+    assert sink.kept and sink.frames_written == sink.frames_encoded == 12
+    assert set(gated_writer.threads) == {"affectlens-video-writer"}  # never the caller's thread
+    capture = cv2.VideoCapture(str(path))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    capture.release()
+
+
+@pytest.mark.parametrize("more_writes", [True, False], ids=["next-write", "close"])
+def test_an_encoding_failure_reaches_the_caller_and_removes_the_video(
+    tmp_path: Path, gated_writer, more_writes: bool
+) -> None:
+    path = tmp_path / "out.avi"
+    path.write_bytes(b"previous video")
+    gated_writer.fail_at = 2
+    gated_writer.gate.set()
+    sink = VideoSink(path, fps=25.0, size=(64, 48))
+    for i in range(3):
+        sink.write(make_result(i))
+    assert _wait_until(lambda: sink._error is not None)
+    with pytest.raises(SinkError, match=rf"^cannot write {re.escape(str(path))}: encoding failed: .*encoder exploded"):
+        if more_writes:
+            sink.write(make_result(3))  # the failure is raised by the next write...
+        sink.close()  # ... or, after the last one, by close()
+    sink.close()  # reported once: closing again is quiet
+    assert path.read_bytes() == b"previous video" and sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
 def test_video_sink_rejects_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(SinkError, match="unknown video extension"):
         VideoSink(tmp_path / "out.xyz", 25, (64, 48))
@@ -281,7 +379,7 @@ def test_metrics_one_row_per_second_with_final_partial(tmp_path: Path) -> None:
     path = tmp_path / "metrics.csv"
     now = [100.0]
     sink = MetricsSink(path, clock=lambda: now[0])
-    assert sink.temp_path.read_text().strip() == "second,frames,fps,cpu_percent,rss_mb,faces"
+    assert sink.temp_path.read_text().strip() == "second,frames,fps,cpu_percent,rss_mb,faces,latency_ms"
     for t, n_faces in [(0.0, 1), (0.2, 2), (0.5, 0), (1.1, 1), (1.3, 1), (3.2, 3)]:
         now[0] = 100.0 + t
         sink.write(make_result(0, n_faces=n_faces))
@@ -297,6 +395,27 @@ def test_metrics_one_row_per_second_with_final_partial(tmp_path: Path) -> None:
     assert len(rows) == 4 and (rows[3]["second"], rows[3]["frames"], rows[3]["faces"]) == ("3", "1", "3")
     assert float(rows[3]["fps"]) == pytest.approx(1 / 0.7, rel=1e-2)
     assert float(rows[0]["rss_mb"]) > 10 and float(rows[0]["cpu_percent"]) >= 0
+
+
+def test_metrics_latency_is_the_mean_capture_to_result_latency_of_each_second(tmp_path: Path) -> None:
+    # issue 8: the capture-to-result latency (timings_ms["latency"], set by the pipeline) is reported per second
+    path = tmp_path / "metrics.csv"
+    now = [0.0]
+    sink = MetricsSink(path, clock=lambda: now[0])
+    for t, latency in [(0.1, 30.0), (0.5, 50.0), (0.9, None), (1.2, None), (2.4, 12.25), (2.6, float("nan"))]:
+        now[0] = t
+        result = make_result(0)
+        if latency is not None:
+            result.timings_ms["latency"] = latency
+        sink.write(result)
+    now[0] = 2.8
+    sink.close()
+    rows = _csv_rows(path)
+    assert [(r["second"], r["frames"], r["latency_ms"]) for r in rows] == [
+        ("0", "3", "40.0"),  # frames without a latency (a source that stamps none) are left out of the mean
+        ("1", "1", ""),  # none known: empty, not 0
+        ("2", "2", "12.2"),  # the final partial second; NaN is left out
+    ]
 
 
 # -- fan-out ---------------------------------------------------------------------------------------------------------

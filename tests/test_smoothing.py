@@ -262,6 +262,15 @@ def test_state_is_pruned_reset_and_restarted():
     assert out.data[SHOWN_LABEL][0] == "happy"
 
 
+def test_a_scene_cut_forgets_every_track():
+    smoother = EmotionSmoother()
+    for t in range(0, 1000, 40):
+        smoother.update(make_faces([one_hot("sad"), one_hot("sad")], [1, 2]), float(t))
+    out = smoother.update(make_faces([one_hot("happy")], [1]), 1000.0, scene_cut=True)
+    np.testing.assert_allclose(out.probs[0], one_hot("happy"))  # no state passes from one shot to the next
+    assert out.data[SHOWN_LABEL][0] == "happy" and smoother.tracks == [1]
+
+
 def test_nan_valence_does_not_stick_and_empty_frames_pass():
     smoother = EmotionSmoother()
     assert len(smoother.update(Faces.empty(EMOTIONS), 0.0)) == 0

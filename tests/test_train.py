@@ -17,9 +17,11 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the [train] extra (torch) is not installed")
 
+from affectlens.core import Faces  # noqa: E402
 from affectlens.emotions import EMOTIONS  # noqa: E402
 from affectlens.evaluate import evaluate_folder  # noqa: E402
 from affectlens.models.runtime import EmotionModel, ModelError  # noqa: E402
+from affectlens.pipeline import Analyzer  # noqa: E402
 from affectlens.train.config import TrainConfig  # noqa: E402
 from affectlens.train.datasets.ferplus import load_ferplus_npz  # noqa: E402
 from affectlens.train.export import export_onnx, load_checkpoint_net  # noqa: E402
@@ -193,6 +195,36 @@ def test_dual_head_model_from_nested_folders_learns_its_second_head(tmp_path):
             path.rename(by_posture / posture / f"{path.parent.name}_{path.name}")
     report = evaluate_folder(by_posture, runtime, head="posture", progress=False)
     assert report["n"] == 40 and report["accuracy"] >= 0.9
+
+    # ... and `analyze` records carry the posture head's label (the pictures are not faces: a detector of our own
+    # reports the whole picture as the face, plugged in without touching the package)
+    with Analyzer(detector=WholePictureDetector(), emotion_model=runtime) as analyzer:
+        right = 0
+        for posture in ("upright", "hunched"):
+            for path in sorted((by_posture / posture).glob("*.png")):
+                (face,) = analyzer.analyze_image(path).to_record()["faces"]
+                assert set(face["heads"]["posture"]["probs"]) == {"hunched", "upright"}
+                right += face["heads"]["posture"]["label"] == posture
+    assert right >= 36  # of 40
+
+
+class WholePictureDetector:
+    """A user-written detector: the whole picture is one face (keypoints unused: the model's crops are unaligned)."""
+
+    name = "whole-picture"
+
+    def detect(self, image: np.ndarray) -> Faces:
+        height, width = image.shape[:2]
+        return Faces(xyxy=[[0, 0, width, height]], score=[1.0], keypoints=np.zeros((1, 6, 2), np.float32))
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> WholePictureDetector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def test_losses_behave():

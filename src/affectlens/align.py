@@ -2,7 +2,8 @@
 
 The model's cfg names the template (``cfg.eyes``: eye centres as fractions of the ``cfg.input_size`` crop). A
 similarity transform (rotation, uniform scale, translation) maps the two detected eye centres onto it, so a tilted
-head gives an upright crop at the scale the model was trained on.
+head gives an upright crop at the scale the model was trained on. A model whose training crops were not aligned to a
+known template (``cfg.eyes`` None) gets the detector's box instead: a square around the box centre, no rotation.
 
 Shrinking a large face to 48 px with one bilinear warp would alias (it samples 2 of every ~6 pixels). Instead the
 warp goes to ``k * S`` pixels, with ``k = ceil(shrink factor)`` capped at 3, and ``cv2.resize(INTER_AREA)`` averages
@@ -19,7 +20,7 @@ import cv2
 import numpy as np
 
 from affectlens.core import FaceKeypoint, Faces
-from affectlens.models.config import ModelConfig
+from affectlens.modelcfg import ModelConfig
 
 # Cap of the supersampling factor k. Measured on faces of WolfgangLanger_Pexels.mp4 (shrunk ~5.6x to 48 px), mean
 # absolute difference to an ideal 16x-supersampled crop / cost per face with the frame in cache: k=1 (plain warp)
@@ -48,8 +49,10 @@ def eye_alignment_matrix(
         (2, 3) float64 matrix ``[[a, -b, tx], [b, a, ty]]`` from frame pixels to crop pixels, for ``cv2.warpAffine``.
 
     Raises:
-        ValueError: the eyes are not finite or are less than 1 pixel apart.
+        ValueError: the eyes are not finite or are less than 1 pixel apart; the cfg has no eye template.
     """
+    if cfg.eyes is None:
+        raise ValueError("the model's cfg has no eye template (its training crops were not aligned)")
     src0 = complex(*np.asarray(right_eye_xy, np.float64).reshape(2))
     src1 = complex(*np.asarray(left_eye_xy, np.float64).reshape(2))
     size = float(cfg.input_size)
@@ -81,6 +84,43 @@ def box_alignment_matrix(xyxy: np.ndarray | tuple[float, ...], cfg: ModelConfig)
     return eye_alignment_matrix(right, left, cfg)
 
 
+def box_crop_matrix(xyxy: np.ndarray | tuple[float, ...], cfg: ModelConfig) -> np.ndarray:
+    """For a model without an eye template (``cfg.eyes`` None): the square of side max(width, height) around the
+    box centre, scaled to the ``cfg.input_size`` crop, no rotation.
+
+    Args:
+        xyxy: (4,) box in pixels (a degenerate box is widened to 8 pixels).
+        cfg: the model's cfg.
+
+    Returns:
+        (2, 3) float64 matrix like :func:`eye_alignment_matrix`.
+    """
+    x1, y1, x2, y2 = (float(v) for v in np.nan_to_num(np.asarray(xyxy, np.float64).reshape(4)))
+    side = max(x2 - x1, y2 - y1, 8.0)
+    scale = cfg.input_size / side
+    # The box centre lands on the crop centre (OpenCV addresses pixel centres: continuous c is pixel c - 0.5).
+    half = (cfg.input_size - 1) / 2
+    cx, cy = (x1 + x2 - 1) / 2, (y1 + y2 - 1) / 2
+    return np.array([[scale, 0.0, half - scale * cx], [0.0, scale, half - scale * cy]], np.float64)
+
+
+def face_alignment_matrix(keypoints: np.ndarray, xyxy: np.ndarray, cfg: ModelConfig) -> np.ndarray:
+    """The matrix :func:`align_faces` uses for one face: eyes onto ``cfg.eyes``; the box fallback when the eyes are
+    unusable (same point, NaN); the box crop (:func:`box_crop_matrix`) when the cfg has no eye template.
+
+    Args:
+        keypoints: (6, 2) pixels, indexed by :class:`~affectlens.core.FaceKeypoint`.
+        xyxy: (4,) box in pixels.
+        cfg: the model's cfg.
+    """
+    if cfg.eyes is None:
+        return box_crop_matrix(xyxy, cfg)
+    try:
+        return eye_alignment_matrix(keypoints[FaceKeypoint.RIGHT_EYE], keypoints[FaceKeypoint.LEFT_EYE], cfg)
+    except ValueError:
+        return box_alignment_matrix(xyxy, cfg)
+
+
 def supersampling_factor(matrix: np.ndarray) -> int:
     """k for :func:`align_face`: ceil(frame pixels per crop pixel), 1 when enlarging, at most MAX_SUPERSAMPLING."""
     scale = math.hypot(matrix[0, 0], matrix[1, 0])  # crop pixels per frame pixel
@@ -106,7 +146,7 @@ def align_face(image: np.ndarray, matrix: np.ndarray, cfg: ModelConfig) -> np.nd
     k = supersampling_factor(matrix)
     if k > 1:
         # Crop pixel u covers the k x k block of the big grid centred on k * u + (k - 1) / 2.
-        matrix = matrix * k
+        matrix = np.asarray(matrix, np.float64) * float(k)
         matrix[:, 2] += (k - 1) / 2
     crop = cv2.warpAffine(image, matrix, (size * k, size * k), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     if k > 1:
@@ -118,8 +158,9 @@ def align_faces(image: np.ndarray, faces: Faces, cfg: ModelConfig) -> list[np.nd
     """One aligned crop per face, ready for :func:`affectlens.preprocess.preprocess_batch`.
 
     Each face's eyes (``FaceKeypoint.RIGHT_EYE``, ``LEFT_EYE``) are mapped onto ``cfg.eyes``; a face whose eyes are
-    unusable (same point, NaN) is cropped from its box instead (:func:`box_alignment_matrix`). Areas outside the frame
-    repeat the nearest edge pixel.
+    unusable (same point, NaN) is cropped from its box instead (:func:`box_alignment_matrix`), and so is every face
+    for a model without an eye template (:func:`box_crop_matrix`). Areas outside the frame repeat the nearest edge
+    pixel.
 
     Args:
         image: (H, W, 3) uint8 BGR frame the faces were detected in.
@@ -131,12 +172,6 @@ def align_faces(image: np.ndarray, faces: Faces, cfg: ModelConfig) -> list[np.nd
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"align_faces needs an (H, W, 3) uint8 BGR image, got {image.shape} {image.dtype}")
-    crops = []
-    for i in range(len(faces)):
-        keypoints = faces.keypoints[i]
-        try:
-            matrix = eye_alignment_matrix(keypoints[FaceKeypoint.RIGHT_EYE], keypoints[FaceKeypoint.LEFT_EYE], cfg)
-        except ValueError:
-            matrix = box_alignment_matrix(faces.xyxy[i], cfg)
-        crops.append(align_face(image, matrix, cfg))
-    return crops
+    return [
+        align_face(image, face_alignment_matrix(faces.keypoints[i], faces.xyxy[i], cfg), cfg) for i in range(len(faces))
+    ]

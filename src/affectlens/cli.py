@@ -23,7 +23,7 @@ from affectlens import interrupts
 EXIT_ERROR = 2  # bad input or environment: the user can fix it
 EXIT_BUG = 1  # an unexpected exception: a bug of affectlens
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as other tools whose reader went away (`affectlens info | head`)
-MODEL_HELP = "emotion model: an .onnx file, or `int8` for the packaged quantised one (default: packaged float32)"
+MODEL_HELP = "emotion model: an .onnx file, or `float32` for the packaged float model (default: packaged INT8, `int8`)"
 EXIT_INTERRUPTED = 130
 
 
@@ -225,6 +225,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="the model head that drives `emotion` and `probs` (default: emotion; e.g. fer2013: the 7 original "
         "FER-2013 labels); the other heads' outputs are in each face's `heads` (`affectlens info` lists them)",
     )
+    analyze.add_argument(
+        "--with",
+        dest="stages",
+        metavar="NAME,...",
+        help="add registered stages after the built-in ones, in this order (`affectlens info` lists them)",
+    )
+    analyze.add_argument(
+        "--no-overlap",
+        action="store_true",
+        help="detect each frame only after the previous one is classified (default: both at once, on two threads)",
+    )
     analyze.add_argument("--no-progress", action="store_true", help="no progress bar")
     analyze.set_defaults(func=cmd_analyze)
 
@@ -289,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from affectlens.io import CsvSink, ImageSink, JsonArraySink, JsonlSink, MetricsSink, VideoSink, open_source
     from affectlens.io.output_paths import check_outputs
-    from affectlens.pipeline import Analyzer, AnalyzerConfig
+    from affectlens.pipeline import Analyzer, AnalyzerConfig, mode_of
 
     if (args.source is None) == (args.camera is None):
         raise CliError("give exactly one of SOURCE or --camera N")
@@ -312,6 +323,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         engagement_weights=_parse_weights(args.engagement_weights),
         track_confidence=args.track_confidence,
         head=args.head,
+        stages=tuple(name.strip() for name in (args.stages or "").split(",") if name.strip()),
+        overlap=not args.no_overlap,
     )
     overlay = _overlay(args.draw, args.output or args.show)
     outputs = {"--output": args.output, "--jsonl": args.jsonl, "--csv": args.csv, "--json": args.json}
@@ -322,8 +335,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         source = stack.enter_context(opened)
         output_kind = _output_kind(args.output, source) if args.output else None  # before minutes of work
         analyzer = stack.enter_context(Analyzer(config))
+        analyzer.check(mode_of(source))  # a stage that cannot run on this source fails before any output exists
         interrupts.check()  # Ctrl-C while the models loaded: stop before any output is created
-        sinks = []  # each written as NAME.partial.EXT, renamed into place when closed (removed if it got no frame)
+        # each written as NAME.partial.EXT, renamed into place when closed (removed if it got no frame)
+        sinks: list[Any] = []
         if args.jsonl:
             sinks.append(stack.enter_context(JsonlSink(args.jsonl)))
         if args.csv:
@@ -334,7 +349,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             sinks.append(stack.enter_context(JsonArraySink(args.json)))
         if args.metrics:
             sinks.append(stack.enter_context(MetricsSink(args.metrics)))
-        annotated = []
+        annotated: list[Any] = []
         if output_kind == "video":
             width, height = source.size
             annotated.append(stack.enter_context(VideoSink(args.output, source.fps or 25.0, (width, height))))
@@ -478,6 +493,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     import affectlens
     from affectlens.detect import list_detectors
     from affectlens.models.runtime import EmotionModel
+    from affectlens.stages import list_stages
 
     model = EmotionModel(args.model)
     cfg = model.cfg
@@ -487,6 +503,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         f"onnxruntime {onnxruntime.__version__}, mediapipe {_version('mediapipe')}, torch {_version('torch')}"
     )
     print(f"detectors: {', '.join(list_detectors())}")
+    print(f"stages (analyze --with): {', '.join(list_stages()) or 'none registered'}")
     print(f"model: {model.path} ({model.path.stat().st_size / 1e6:.2f} MB)")
     print(
         f"  architecture {cfg.architecture}, input {cfg.input_size}x{cfg.input_size}x{cfg.channels}, "

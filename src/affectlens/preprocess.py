@@ -1,7 +1,7 @@
 """The ONE preprocessing function behind training, evaluation and the runtime.
 
 Given a face crop (already aligned by :mod:`affectlens.align`, or a dataset's ready-made crop), produce the model
-input that the model's :class:`~affectlens.models.config.ModelConfig` describes. Training augmentation works on the
+input that the model's :class:`~affectlens.modelcfg.ModelConfig` describes. Training augmentation works on the
 uint8 crop *before* this function, never instead of it.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from affectlens.models.config import ModelConfig
+from affectlens.modelcfg import ModelConfig
 
 
 def to_model_pixels(crop: np.ndarray, cfg: ModelConfig) -> np.ndarray:

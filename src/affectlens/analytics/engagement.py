@@ -22,6 +22,7 @@ import numpy as np
 from affectlens.core import ENGAGEMENT, FaceKeypoint, Faces
 from affectlens.emotions import UnknownLabelError, canonical_emotion
 from affectlens.track.smoothing import ema_alpha
+from affectlens.track.state import TrackStates
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,9 @@ class EngagementScorer:
             1 s keeps a blink or a look at the keyboard from making the curve jump.
         yaw_limits_deg, pitch_limits_deg: see :func:`attention_factor`.
         forget_ms: forget a track after this many ms without an observation.
+
+    Per-track state follows :class:`~affectlens.track.state.TrackStates`: a scene cut or a timestamp earlier than
+    the previous call's resets every track; a track's timestamp that does not advance restarts that track.
     """
 
     def __init__(
@@ -180,13 +184,11 @@ class EngagementScorer:
         self.forget_ms = float(forget_ms)
         self._labels: tuple[str, ...] = ()
         self._vector = np.zeros(0, np.float32)
-        self._tracks: dict[int, tuple[float, float]] = {}  # track id -> (last timestamp ms, smoothed engagement)
-        self._last_ms = -math.inf
+        self._states = TrackStates(_Smoothed, self.forget_ms)
 
     def reset(self) -> None:
         """Forget every track (call between unrelated sources)."""
-        self._tracks.clear()
-        self._last_ms = -math.inf
+        self._states.reset()
 
     def weight_vector(self, labels: tuple[str, ...]) -> np.ndarray:
         """(C,) float32 weights for the columns of a model's ``labels``."""
@@ -227,12 +229,13 @@ class EngagementScorer:
             pitches.append(pitch)
         return scores, yaws, pitches
 
-    def update(self, faces: Faces, timestamp_ms: float) -> Faces:
+    def update(self, faces: Faces, timestamp_ms: float, *, scene_cut: bool = False) -> Faces:
         """Score one frame's faces and smooth per track.
 
         Args:
             faces: N classified faces (ideally smoothed and tracked) of the frame at ``timestamp_ms`` (not modified).
             timestamp_ms: presentation time in ms.
+            scene_cut: this frame starts a new shot (``FrameResult.scene_cut``): every track is forgotten first.
 
         Returns:
             A new ``Faces`` with ``data[ENGAGEMENT]`` (N,) float32 in [0, 1] and, with ``attention``, the head angles
@@ -240,12 +243,7 @@ class EngagementScorer:
             smoothed). Unclassified faces are returned unchanged. Rows with ``track_id == -1`` get this frame's score.
         """
         timestamp_ms = float(timestamp_ms)
-        if timestamp_ms < self._last_ms:
-            self.reset()
-        self._last_ms = timestamp_ms
-        stale = [tid for tid, (last, _) in self._tracks.items() if timestamp_ms - last > self.forget_ms]
-        for tid in stale:
-            del self._tracks[tid]
+        self._states.advance(timestamp_ms, scene_cut=scene_cut)
         if len(faces) == 0 or not faces.classified:
             return faces
 
@@ -255,13 +253,10 @@ class EngagementScorer:
             if track_id < 0 or track_id in seen:
                 continue
             seen.add(track_id)
-            value = engagement[i]
-            previous = self._tracks.get(track_id)
-            if previous is not None and timestamp_ms > previous[0]:
-                last, smoothed = previous
-                value = smoothed + ema_alpha(timestamp_ms - last, self.tau_ms) * (value - smoothed)
-            self._tracks[track_id] = (timestamp_ms, value)
-            engagement[i] = value
+            state, dt = self._states.observe(track_id, timestamp_ms)
+            if dt is not None and dt > 0:  # else a new track, or a time that did not advance: restart here
+                engagement[i] = state.value + ema_alpha(dt, self.tau_ms) * (engagement[i] - state.value)
+            state.value = engagement[i]
         data = dict(faces.data)
         data[ENGAGEMENT] = np.asarray(engagement, np.float32)
         if self.attention:
@@ -270,3 +265,12 @@ class EngagementScorer:
 
     def __repr__(self) -> str:
         return f"EngagementScorer(attention={self.attention}, tau_ms={self.tau_ms:g})"
+
+
+class _Smoothed:
+    """Engagement state of one track: the smoothed value in [0, 1]."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0

@@ -99,7 +99,7 @@ def _check_records(records: list[Any]) -> None:
         raise ValueError(f"record {first_untracked} has no 'track_id' in its faces: {_RERUN}")
 
 
-def _stats(values: list[float]) -> dict[str, float] | None:
+def _stats(values: list[float | None]) -> dict[str, float] | None:
     finite = [v for v in values if v is not None and np.isfinite(v)]
     if not finite:
         return None
@@ -188,9 +188,9 @@ def build_report(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     stills = [r for r in records if _is_still(r)]
     if stills:
         report["images"] = len(stills)
-        faces = [face for r in stills for face in r["faces"]]
-        if faces:
-            report["all_faces"] = {"faces": len(faces), **_face_stats(faces, labels)}
+        still_faces = [face for r in stills for face in r["faces"]]
+        if still_faces:
+            report["all_faces"] = {"faces": len(still_faces), **_face_stats(still_faces, labels)}
     if not tracks:
         if not records:
             report["note"] = "no records: the run analysed no frame"
@@ -351,6 +351,7 @@ def plot_timeline(
     from affectlens.plots import _pyplot
 
     plt = _pyplot()
+    from matplotlib.artist import Artist
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -383,7 +384,7 @@ def plot_timeline(
     axes[0, 0].set_xlim(start, end)
     axes[-1, 0].set_xlabel("time (s)")
 
-    handles = [Patch(color=_rgb(label), label=label) for label in labels]
+    handles: list[Artist] = [Patch(color=_rgb(label), label=label) for label in labels]
     handles.append(Patch(color=_rgb(UNCERTAIN), label=UNCERTAIN))
     handles += [
         Line2D([], [], color="black", linewidth=1.3, label="valence"),

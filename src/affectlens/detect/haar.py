@@ -115,15 +115,15 @@ class HaarFaceDetector(DetectorBase):
         else:
             gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         min_side = max(1, round(self.min_size * shrink))
-        boxes, _, weights = self._cascade.detectMultiScale3(
+        found, _, levels = self._cascade.detectMultiScale3(
             gray,
             scaleFactor=self.scale_factor,
             minNeighbors=self.min_neighbors,
             minSize=(min_side, min_side),
             outputRejectLevels=True,
         )
-        boxes = np.asarray(boxes, np.float32).reshape(-1, 4) / shrink  # x, y, w, h in pixels of `image`
-        weights = np.clip(np.asarray(weights, np.float32).reshape(-1), 0.0, None)
+        boxes = np.asarray(found, np.float32).reshape(-1, 4) / shrink  # x, y, w, h in pixels of `image`
+        weights = np.clip(np.asarray(levels, np.float32).reshape(-1), 0.0, None)
         xyxy = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
         keypoints = boxes[:, None, :2] + HAAR_KEYPOINTS[None] * boxes[:, None, 2:]
         score = weights / (weights + 1.5)

@@ -12,7 +12,7 @@ import numpy as np
 
 from affectlens.core import Frame
 from affectlens.io.errors import SourceError
-from affectlens.io.frame_source import STREAM_TIMEOUT_MS, FrameSource
+from affectlens.io.frame_source import CAPTURED, STREAM_TIMEOUT_MS, FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,9 @@ class CaptureSource(FrameSource):
       or not after the previous frame's, as for the last frame of some AVIs), the frame is placed one nominal frame
       duration (``1000 / fps``, or 40 ms when fps is unknown) after the previous one.
     - cameras, and streams in live mode: monotonic wall-clock ms since the source was opened, when the frame was read.
+      In live mode the frame decoded when the source opened (a check that it delivers) is not served: it is as old as
+      whatever ran between opening and reading (loading models...); the first frame served is read when reading
+      starts.
 
     A file in live mode is played back in real time at its own timestamps, like a camera: the reader paces itself
     and the consumer gets the newest frame, dropping what it cannot keep up with.
@@ -63,7 +66,7 @@ class CaptureSource(FrameSource):
         self._last_ms = 0.0
         self._nominal_ms = 1000.0 / fps if fps_known else FALLBACK_FRAME_MS
         self._estimated = 0  # frames whose time the container did not give
-        self._pending: deque[tuple[np.ndarray, float]] = deque()
+        self._pending: deque[tuple[np.ndarray, float, int]] = deque()  # image, timestamp ms, captured_ns
         if not self._read_pending():  # decode one frame now: a file that opens but cannot decode fails here
             capture.release()
             raise SourceError(_undecodable_message(kind, name, camera))
@@ -85,11 +88,11 @@ class CaptureSource(FrameSource):
         self._pace_t0: float | None = None
 
     def _read_pending(self) -> bool:
-        """Decode the next frame into ``_pending`` with its timestamp; False at the end of the source."""
+        """Decode the next frame into ``_pending`` with its timestamp and capture time; False at the end."""
         ok, image = self._capture.read()  # a fresh array per call: frames in the queue never alias
         if not ok or image is None:
             return False
-        self._pending.append((image, self._timestamp_ms()))
+        self._pending.append((image, self._timestamp_ms(), time.perf_counter_ns()))
         return True
 
     def _timestamp_ms(self) -> float:
@@ -108,9 +111,11 @@ class CaptureSource(FrameSource):
         return timestamp
 
     def _next_frame(self) -> Frame | None:
+        if self._index == 0 and self._live and self._wall_clock and self._pending and self._read_pending():
+            self._pending.popleft()  # decoded when the source opened, as old as the start-up: serve a current frame
         if not self._pending and not self._read_pending():
             return None
-        image, timestamp_ms = self._pending.popleft()
+        image, timestamp_ms, captured_ns = self._pending.popleft()
         index = self._index
         if self._kind == "video" and self._live:  # real-time playback of a file, at its own timestamps
             now = time.monotonic()
@@ -119,8 +124,9 @@ class CaptureSource(FrameSource):
             delay = self._pace_t0 + timestamp_ms / 1e3 - now
             if delay > 0 and self._stop.wait(delay):
                 return None
+            captured_ns = time.perf_counter_ns()  # played back: the frame is "captured" when it is due
         self._index = index + 1
-        return Frame(image=image, index=index, timestamp_ms=timestamp_ms, source=dict(self._meta))
+        return Frame(image=image, index=index, timestamp_ms=timestamp_ms, source={**self._meta, CAPTURED: captured_ns})
 
     def _at_end(self) -> None:
         decoded = self._index

@@ -214,21 +214,22 @@ class FileSink:
             self._error = SinkError(f"cannot write {self.name}: the reading end of the pipe was closed")
             raise  # the CLI ends quietly, as other tools do when their reader has what it wanted (`| head`)
         except OSError as exc:
-            self._fail(exc)
-            raise self._error from None
+            raise self._fail(exc) from None
         if not self.to_stdout:
             self._good = self._file.tell()
 
-    def _fail(self, exc: OSError) -> None:
+    def _fail(self, exc: OSError) -> SinkError:
+        """Record the failed write as this sink's error (the file cut back to its last complete frame); returns it."""
         reason = os_reason(self.path, exc)
         after = f" after {self.frames_written} frames" if self.frames_written else ""
         hint = "; free some space or write elsewhere" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
-        self._error = SinkError(f"cannot write {self.name}: {reason}{after}{hint}")
+        error = self._error = SinkError(f"cannot write {self.name}: {reason}{after}{hint}")
         if self._output is not None:
             try:
                 self._restore()
             except OSError:
                 self.frames_written = 0  # not repairable: close() removes it
+        return error
 
     def _restore(self) -> None:
         """Cut the file back to its state after the last complete write (JsonArraySink re-adds its closing ``]``)."""

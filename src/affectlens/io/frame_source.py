@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,6 +34,10 @@ STREAM_TIMEOUT_MS = 10_000
 #: How long ``close()`` waits for the reader thread, in s (a stalled stream can block inside FFmpeg).
 JOIN_TIMEOUT_S = 5.0
 
+#: Key of ``Frame.source`` holding ``time.perf_counter_ns()`` at the moment the frame was decoded or received (for a
+#: file played back in live mode: when it was due). The pipeline measures capture-to-result latency from it.
+CAPTURED = "captured_ns"
+
 _END = object()  # end-of-stream marker in the queue
 
 
@@ -41,11 +46,14 @@ class FrameSource:
 
     Created by :func:`open_source`. Each frame carries ``image`` (H, W, 3) uint8 BGR, ``index`` (0-based),
     ``timestamp_ms`` (ms since the source started) and ``source`` metadata: ``kind``, ``path``, ``name``, ``fps``,
-    ``width``, ``height``, ``frame_count``, ``live`` (and ``camera`` / ``folder`` / ``file`` where they apply).
+    ``width``, ``height``, ``frame_count``, ``live`` (and ``camera`` / ``folder`` / ``file`` where they apply), and
+    ``captured_ns`` (:data:`CAPTURED`): ``time.perf_counter_ns()`` when the frame was decoded or received.
 
     File mode (``live=False``): the reader decodes up to ``queue_size`` frames ahead and waits for the consumer;
     every frame is delivered. Live mode: the reader never waits and keeps only the newest decoded frame, so the
-    consumer always gets the latest picture (at most one frame behind the decoder) and ``dropped`` counts the rest.
+    consumer always gets the latest picture and ``dropped`` counts the rest: when the consumer takes a frame, the
+    reader has finished no newer one (it may be decoding the next), so what is analysed is at most one frame behind
+    the decoder.
 
     Attributes:
         stopped_early: True when decoding ended before the header's frame count (a truncated file) or a camera or
@@ -197,6 +205,7 @@ class FrameSource:
                     if not self._stop.is_set():
                         self._at_end()
                     break
+                frame.source.setdefault(CAPTURED, time.perf_counter_ns())  # for sources that do not stamp it
                 self._produced += 1
                 self._put(frame)
         except BaseException as exc:  # handed to the consumer, raised there as a SourceError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import cv2
@@ -10,7 +11,7 @@ import numpy as np
 
 from affectlens.core import Frame
 from affectlens.io.errors import SourceError
-from affectlens.io.frame_source import FrameSource
+from affectlens.io.frame_source import CAPTURED, FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class ImageSource(FrameSource):
         if first is None:
             where = f"folder {name}" if kind == "folder" else name
             raise SourceError(f"cannot read image {where}: no file in it is an image OpenCV can decode")
-        _, image = first
+        _, image, _ = first
         extra = {"folder": name} if kind == "folder" else None
         super().__init__(
             kind=kind,
@@ -98,14 +99,16 @@ class ImageSource(FrameSource):
             size=(int(image.shape[1]), int(image.shape[0])),
             extra=extra,
         )
-        self._pending: tuple[Path, np.ndarray] | None = first
+        self._pending: tuple[Path, np.ndarray, int] | None = first
 
-    def _decode_next(self) -> tuple[Path, np.ndarray] | None:
+    def _decode_next(self) -> tuple[Path, np.ndarray, int] | None:
+        """The next decodable image: its path, pixels and ``time.perf_counter_ns()`` once decoded; None at the end."""
         while self._position < len(self._paths):
             path = self._paths[self._position]
             self._position += 1
             try:
-                return path, read_image(path)
+                image = read_image(path)
+                return path, image, time.perf_counter_ns()
             except SourceError as error:
                 if len(self._paths) == 1:
                     raise
@@ -114,14 +117,16 @@ class ImageSource(FrameSource):
         return None
 
     def _next_frame(self) -> Frame | None:
+        decoded: tuple[Path, np.ndarray, int] | None
         if self._pending is not None:
             decoded, self._pending = self._pending, None
         else:
             decoded = self._decode_next()
         if decoded is None:
             return None
-        path, image = decoded
+        path, image, captured_ns = decoded
         source = dict(self._meta)
+        source[CAPTURED] = captured_ns
         source["path"] = str(path)
         source["file"] = path.relative_to(self._root).as_posix() if self._root is not None else path.name
         index, self._index = self._index, self._index + 1

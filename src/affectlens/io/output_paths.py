@@ -10,7 +10,7 @@ from affectlens.io.errors import SinkError
 from affectlens.io.file_sink import STDOUT
 
 
-def _same_file(a: str, b: str) -> bool:
+def _same_file(a: str | Path, b: str | Path) -> bool:
     """Whether paths ``a`` and ``b`` name one file: the same resolved path (symlinks followed), or, where both
     exist, the same inode (hard links, case-insensitive filesystems, bind mounts)."""
     if os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b)):

@@ -7,7 +7,7 @@ import io
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +205,7 @@ class CsvSink(FileSink):
         labels: Sequence[str],
         frame_fields: Sequence[str] = (),
         timings: Sequence[str] = (),
-        heads: dict[str, Sequence[str]] | None = None,
+        heads: Mapping[str, Sequence[str]] | None = None,
     ) -> tuple[str, ...]:
         """The columns for ``labels``, extra frame-level fields, timing stages and other heads' labels (see the class
         docstring)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import torch
 from torch import nn
 
@@ -22,7 +24,7 @@ class MultiTaskNet(nn.Module):
     ) -> None:
         super().__init__()
         self.backbone = backbone
-        features = int(backbone.num_features)
+        features = int(cast(Any, backbone).num_features)  # every registered backbone sets num_features
         self.dropout = nn.Dropout(dropout)
         self.emotion_head = nn.Linear(features, num_classes)
         self.va_head = nn.Linear(features, 2) if valence_arousal else None
@@ -55,10 +57,11 @@ class InferenceWrapper(nn.Module):
     Outputs ``probs`` (N, C), ``valence_arousal`` (N, 2), then each extra head's probabilities in name order.
     """
 
-    def __init__(self, net: MultiTaskNet) -> None:
+    def __init__(self, net: nn.Module) -> None:
+        """``net``: a :class:`MultiTaskNet` (or any module whose forward returns the same dict)."""
         super().__init__()
         self.net = net
-        self.extra_names = sorted(net.extra_heads.keys())
+        self.extra_names = sorted(cast(Any, net).extra_heads.keys())
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self.net(x)

@@ -13,13 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
+from affectlens.align import align_faces
 from affectlens.core import Faces
-from affectlens.models.config import CFG_METADATA_KEY, MAIN_HEAD, ModelConfig
+from affectlens.modelcfg import CFG_METADATA_KEY, MAIN_HEAD, VALENCE_AROUSAL_OUTPUT, ModelConfig, ModelKind
 from affectlens.preprocess import preprocess_batch
 
-DEFAULT_MODEL_NAME = "affectlens_emotion.onnx"
-# Names accepted instead of a path: the packaged models.
-PACKAGED_MODELS = {"default": DEFAULT_MODEL_NAME, "int8": "affectlens_emotion_int8.onnx"}
+FLOAT32_MODEL_NAME = "affectlens_emotion.onnx"
+INT8_MODEL_NAME = "affectlens_emotion_int8.onnx"
+# The INT8 model is the default: within 0.03 points of float32 on FER+ test and FER-2013 test, ~3x faster per face.
+DEFAULT_MODEL_NAME = INT8_MODEL_NAME
+# Names accepted instead of a path: the packaged models (``default`` is the INT8 one, ``float32`` the float one).
+PACKAGED_MODELS = {"default": DEFAULT_MODEL_NAME, "int8": INT8_MODEL_NAME, "float32": FLOAT32_MODEL_NAME}
 
 
 class ModelError(Exception):
@@ -27,12 +31,14 @@ class ModelError(Exception):
 
 
 def default_model_path(name: str = "default") -> Path:
-    """Path of a model shipped inside the package: ``default`` (float32) or ``int8`` (quantised, ~3x faster)."""
+    """Path of a model shipped inside the package: ``default`` = ``int8`` (statically quantised) or ``float32``
+    (~3x slower per face, the same accuracy within 0.1 point; see MODEL_CARD.md)."""
     return Path(str(resources.files("affectlens.models").joinpath("weights", PACKAGED_MODELS[name])))
 
 
 def resolve_model_path(model: str | Path | None) -> Path:
-    """None or a packaged name (``default``, ``int8``) -> its packaged path; anything else is a file path."""
+    """None or a packaged name (``default``, ``int8``, ``float32``) -> its packaged path; anything else is a file
+    path."""
     if model is None:
         return default_model_path()
     if isinstance(model, str) and model in PACKAGED_MODELS:
@@ -50,7 +56,8 @@ class EmotionModel:
     """Emotion probabilities (8 for the packaged model) + valence/arousal per face, from an ONNX model.
 
     Args:
-        path: ONNX file, or a packaged model's name (``default``, ``int8``); None is the packaged default.
+        path: ONNX file, or a packaged model's name (``default`` = ``int8``, ``float32``); None is the packaged
+            default (INT8).
         threads: ONNX Runtime intra-op threads (1 is fastest for one small model beside a detector on 2 cores).
         head: the head whose classes :meth:`classify` puts in ``Faces.probs`` / ``labels`` (None or ``"emotion"``:
             the main head; e.g. ``"fer2013"`` for the packaged model's original FER-2013 labels, 7 classes). The
@@ -64,6 +71,11 @@ class EmotionModel:
         self.path = resolve_model_path(path)
         self.session = _session(self.path, threads)
         self.cfg = _config_of(self.session, self.path)
+        if self.cfg.kind != ModelKind.FACE_CROP:
+            raise ModelError(
+                f"{self.path.name} is a {self.cfg.kind.value} model (window {self.cfg.window}); EmotionModel runs "
+                f"{ModelKind.FACE_CROP.value} models, one face crop per sample"
+            )
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.head = MAIN_HEAD if head is None else head
@@ -99,7 +111,7 @@ class EmotionModel:
         if batch.shape[0] == 0:
             empty = {head: np.zeros((0, len(self.head_labels(head))), np.float32) for head in heads}
             return empty, np.zeros((0, 2), np.float32)
-        names = ["probs", "valence_arousal", *[f"{head}_probs" for head in heads[1:]]]
+        names = [self.cfg.output_name(MAIN_HEAD), VALENCE_AROUSAL_OUTPUT, *map(self.cfg.output_name, heads[1:])]
         outputs = self.session.run(names, {self.input_name: batch})
         probs = dict(zip(heads, [outputs[0], *outputs[2:]], strict=True))
         return probs, self._valence_arousal(outputs[1])
@@ -121,7 +133,7 @@ class EmotionModel:
         labels = self.head_labels(head)
         if not crops:
             return np.zeros((0, len(labels)), np.float32)
-        output = "probs" if head == MAIN_HEAD else f"{head}_probs"
+        output = self.cfg.output_name(head)
         (probs,) = self.session.run([output], {self.input_name: preprocess_batch(crops, self.cfg)})
         return probs
 
@@ -129,8 +141,6 @@ class EmotionModel:
         """Faces of one BGR frame -> the same faces with ``probs`` and ``labels`` of the chosen head,
         ``valence_arousal`` (NaN when the model's VA head was not trained) and the other heads' probabilities
         (``Faces.head_labels``, ``data[HEAD_PROBS + name]``)."""
-        from affectlens.align import align_faces
-
         batch = (
             preprocess_batch(align_faces(image, faces, self.cfg), self.cfg)
             if len(faces)
@@ -167,8 +177,8 @@ def _session(path: Path, threads: int):
 
 
 ACCEPTED_MODELS = (
-    "a model is an .onnx file written by `affectlens export CHECKPOINT --onnx FILE`, or `default` / `int8` "
-    "(the packaged ones)"
+    "a model is an .onnx file written by `affectlens export CHECKPOINT --onnx FILE`, or `int8` (the default) / "
+    "`float32` (the packaged ones)"
 )
 
 
@@ -195,4 +205,7 @@ def _config_of(session, path: Path) -> ModelConfig:
             f"{path} has no '{CFG_METADATA_KEY}' metadata: export it with `affectlens export` so its preprocessing "
             "travels with it"
         )
-    return ModelConfig.from_json(metadata[CFG_METADATA_KEY])
+    try:
+        return ModelConfig.from_json(metadata[CFG_METADATA_KEY])
+    except (ValueError, TypeError) as error:  # TypeError: a field of the wrong JSON type
+        raise ModelError(f"{path} has an unusable '{CFG_METADATA_KEY}': {error}") from error

@@ -15,13 +15,13 @@ from affectlens.render.annotators import (
     ValenceArousalAnnotator,
 )
 from affectlens.render.colors import EMOTION_COLORS, UNKNOWN_COLOR, Color, emotion_color
-from affectlens.render.history import TrackHistory, TrackSeries
 from affectlens.render.hud import HudAnnotator
 from affectlens.render.live import Action, LiveWindow, handle_key
 from affectlens.render.overlay import DEFAULT_DRAW, ELEMENTS, Overlay, parse_draw
 from affectlens.render.placement import Placed, Placer, overlapping
 from affectlens.render.sparklines import SparklineAnnotator
 from affectlens.render.va_plane import ValenceArousalPlaneAnnotator
+from affectlens.track.history import TrackHistory, TrackSeries
 
 __all__ = [
     "DEFAULT_DRAW",

@@ -167,7 +167,8 @@ def placer_for(image: np.ndarray, result: FrameResult, text_scale: float = 1.0) 
     height, width = image.shape[:2]
     boxes, drawable = face_boxes(image, result)
     lay = layout_for(height, width, text_scale)
-    return Placer(width, height, [tuple(b) if ok else None for b, ok in zip(boxes, drawable, strict=True)], lay.pad)
+    obstacles = [(b[0], b[1], b[2], b[3]) if ok else None for b, ok in zip(boxes, drawable, strict=True)]
+    return Placer(width, height, obstacles, lay.pad)
 
 
 class LabelAnnotator(FaceItemAnnotator):

@@ -4,11 +4,12 @@ Keys (see :data:`KEY_ACTIONS`): ``space`` pauses and resumes, ``p`` toggles the 
 valence-arousal plane, ``g`` the sparklines, ``s`` saves a screenshot (PNG), ``q`` or ``Esc`` quits (also while
 paused). The window opens at the video's size (scaled to fit a screen, :func:`window_size`), and a played file runs
 at the pace of its timestamps, not as fast as it is analysed. Key handling is pure (:func:`handle_key`) and the
-window system is a small :class:`WindowBackend`, so both are testable without a display::
+window system is a small :class:`WindowBackend`, so both are testable without a display. The window is a sink::
 
     with LiveWindow("affectlens", overlay, screenshot_dir="shots") as window:
-        for result in results:
-            if not window.draw_and_show(result.frame.image, result, fps=fps):
+        for result in results:                  # clean frames: the window draws the overlay on a copy
+            window.write(result)
+            if window.stop_requested:            # q, Esc, or the window closed
                 break
 """
 
@@ -21,6 +22,7 @@ import os
 import re
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
@@ -223,10 +225,12 @@ class OpenCvBackend:
 class LiveWindow:
     """A window showing annotated frames, with pause, overlay toggles and screenshots from the keyboard.
 
-    Use :meth:`draw_and_show` to have the window draw ``overlay`` itself (toggles then redraw a paused frame at
-    once), or :meth:`show` for an image that is already annotated (toggles then apply from the next frame). Both
-    return False when the user quits (``q``, ``Esc``, or closing the window). While paused they do not return: the
-    window keeps showing the frame and reacting to keys until resumed or quit.
+    As a sink, :meth:`write` takes each (clean) result, draws ``overlay`` on a copy of its frame (or shows the copy
+    the caller already drew), and sets :attr:`stop_requested` when the user quits (``q``, ``Esc``, or closing the
+    window); the caller ends its loop then. Older calls: :meth:`draw_and_show` draws ``overlay`` on the image in place,
+    :meth:`show` displays an image that is already annotated (toggles then apply from the next frame); both return
+    False when the user quits. While paused, none of them returns: the window keeps showing the frame and reacting to
+    keys (toggles redraw it at once, except after :meth:`show`) until resumed or quit.
 
     Args:
         title: window name.
@@ -250,6 +254,7 @@ class LiveWindow:
         screenshots: paths of the screenshots saved so far.
         frames_shown: frames passed to :meth:`show` / :meth:`draw_and_show`.
         paused_s: seconds spent paused so far (by ``clock``), e.g. to leave out of a frame rate.
+        stop_requested: the user asked to quit (``q``/``Esc``, or closed the window); :meth:`write` then does nothing.
         window_size: (width, height) the window was last sized to; None before the first frame.
     """
 
@@ -275,6 +280,7 @@ class LiveWindow:
         self.screenshots: list[Path] = []
         self.frames_shown = 0
         self.paused_s = 0.0
+        self.stop_requested = False
         self.pace = pace
         self.max_size = max_size
         self.window_size: tuple[int, int] | None = None
@@ -286,6 +292,7 @@ class LiveWindow:
         self._redraw: Callable[[], None] | None = None
         self._message: tuple[str, float] | None = None  # text, time it disappears
         self._dirty = True  # the window shows something other than the current state
+        self._write_times: deque[float] = deque()  # clock times of the last second of write() calls, for the HUD fps
         self._open = False
         self.backend.open(title)
         self._open = True
@@ -295,6 +302,44 @@ class LiveWindow:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def write(self, result: FrameResult, annotated: np.ndarray | None = None, *, fps: float | None = None) -> None:
+        """The window as a sink: show ``result``, pace played files, handle keys; :attr:`stop_requested` is set when
+        the user quits (then this and later calls return at once). Does not return while paused.
+
+        Args:
+            result: the analysed frame; ``result.frame.image`` must be the clean picture (it is never drawn on).
+            annotated: the same frame with :attr:`overlay` already drawn (by the caller, to draw once for a video
+                and the window); None: the window draws on a copy. Never modified either: toggles while paused
+                redraw on a new copy of the clean frame.
+            fps: the frame rate for the HUD; None: the rate of the last second of ``write()`` calls.
+        """
+        if self.stop_requested:
+            return
+        if fps is None:
+            fps = self._rate()
+        image = self.overlay.render(result, fps=fps) if annotated is None else annotated
+
+        def redraw() -> None:  # after a toggle: a new drawing on a new copy (``annotated`` may be queued elsewhere)
+            self._image = self.overlay.render(result, fps=fps)
+
+        frame = result.frame
+        pace = paced_source(frame.source) if self.pace is None else self.pace
+        keep_going = (not pace or self._wait_until_due(float(frame.timestamp_ms))) and self._present(
+            image, redraw, frame.index
+        )
+        if not keep_going:
+            self.stop_requested = True
+
+    def _rate(self) -> float | None:
+        """Calls of :meth:`write` per second over the last second of ``clock`` (None before two calls)."""
+        now = self.clock()
+        times = self._write_times
+        times.append(now)
+        while now - times[0] > 1.0:
+            times.popleft()
+        span = now - times[0]
+        return (len(times) - 1) / span if span > 0 else None
 
     def show(self, image: np.ndarray) -> bool:
         """Display an already annotated ``image`` and handle keys; False when the user quits.

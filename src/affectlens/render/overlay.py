@@ -14,12 +14,12 @@ from affectlens.render.annotators import (
     ValenceArousalAnnotator,
     placer_for,
 )
-from affectlens.render.history import TrackHistory
 from affectlens.render.hud import HudAnnotator
 from affectlens.render.layout import check_image
 from affectlens.render.placement import Placed, Placer, Rect
 from affectlens.render.sparklines import SparklineAnnotator
 from affectlens.render.va_plane import Corner, ValenceArousalPlaneAnnotator
+from affectlens.track.history import TrackHistory
 
 ELEMENTS: tuple[str, ...] = ("boxes", "bars", "va", "sparklines", "labels", "va_plane", "hud")
 """Names of the overlay's parts (the ``--draw`` names)."""

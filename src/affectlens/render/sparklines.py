@@ -11,9 +11,9 @@ import numpy as np
 from affectlens.core import FrameResult
 from affectlens.render.annotators import FaceItemAnnotator, ValenceArousalAnnotator
 from affectlens.render.colors import Color
-from affectlens.render.history import TrackHistory, TrackSeries
 from affectlens.render.layout import FONT, LINE, darken, layout_for, text_size
 from affectlens.render.placement import SPARKLINE_SLOTS, Placed, Placer, Rect, Slot
+from affectlens.track.history import TrackHistory, TrackSeries
 
 ENGAGEMENT_COLOR: Color = (140, 235, 255)
 """BGR pale yellow of the engagement line."""
@@ -146,7 +146,7 @@ class SparklineAnnotator(FaceItemAnnotator):
 
 def _charts(series: TrackSeries) -> list[tuple[str, np.ndarray, np.ndarray | None]]:
     """``(name, known values, mask of the known samples or None when all are)`` of each chart with a known value."""
-    charts = []
+    charts: list[tuple[str, np.ndarray, np.ndarray | None]] = []
     for name, values in (("eng", series.engagement), ("val", series.valence)):
         known = np.isfinite(values)
         if known.all():

@@ -10,9 +10,9 @@ import numpy as np
 from affectlens.core import FrameResult
 from affectlens.render.annotators import Annotator, face_colors
 from affectlens.render.colors import Color
-from affectlens.render.history import TrackHistory
 from affectlens.render.layout import FONT, LINE, check_image, darken, layout_for, text_size
 from affectlens.render.placement import Placed, Placer
+from affectlens.track.history import TrackHistory
 
 Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
 CORNERS: tuple[Corner, ...] = ("top-left", "top-right", "bottom-left", "bottom-right")
@@ -101,7 +101,7 @@ class ValenceArousalPlaneAnnotator(Annotator):
         self.history.update(result)
         if not check_image(image):
             return image
-        region = self.region(*image.shape[:2])
+        region = self.region(image.shape[0], image.shape[1])
         if region is not None:
             self.draw_in(image, result, region)
         return image

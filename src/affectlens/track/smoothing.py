@@ -28,12 +28,12 @@ probabilities, as it was calibrated.
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from affectlens.core import RAW_PROBS, RAW_VALENCE_AROUSAL, SHOWN_LABEL, UNCERTAIN, Faces
+from affectlens.track.state import TimeRing, TrackStates
 
 # The defaults were tuned on WolfgangLanger_Pexels.mp4 (24 fps: crying, then laughing) with three checkpoints of the
 # packaged model (epochs 14, 22, final). With the final one the raw top label changes 23 times; with these defaults
@@ -88,17 +88,25 @@ def ema_alpha(dt_ms: float, tau_ms: float) -> float:
 
 @dataclass
 class _TrackState:
-    """What the smoother remembers of one track, as plain floats (cheaper than numpy for ~10 values)."""
+    """What the smoother remembers of one track, as plain floats (cheaper than numpy for ~10 values); empty until
+    :meth:`start` (a track is new, or restarts)."""
 
-    last_ms: float
-    values: list[float]  # smoothed probabilities (C) then valence, arousal
-    box: list[float]  # smoothed x1, y1, x2, y2 pixels
-    box_velocity: list[float]  # pixels per ms
+    values: list[float] = field(default_factory=list)  # smoothed probabilities (C) then valence, arousal
+    box: list[float] = field(default_factory=list)  # smoothed x1, y1, x2, y2 pixels
+    box_velocity: list[float] = field(default_factory=list)  # pixels per ms
     shown: int = -1  # column of the label shown (hysteresis state), -1 before the first classified observation
     challenger: int = -1  # column that leads the shown label by the margin, -1 when none
     challenger_since_ms: float = 0.0
     uncertain: bool = False
-    history: deque[list[float]] = field(default_factory=deque)  # window mode: the last N observed ``values``
+    history: TimeRing[list[float]] | None = None  # window mode: the last N observed ``values``
+
+    def start(self, obs: list[float], obs_box: list[float], now_ms: float, window: int) -> None:
+        """Restart from one observation at ``now_ms``: raw values and box, no hysteresis state."""
+        self.values, self.box, self.box_velocity = list(obs), list(obs_box), [0.0] * 4
+        self.shown, self.challenger, self.challenger_since_ms, self.uncertain = -1, -1, 0.0, False
+        if window:
+            self.history = TimeRing(window)  # sample_ms 0: every observation, so the window is counted in frames
+            self.history.append(now_ms, obs)
 
 
 class EmotionSmoother:
@@ -116,8 +124,9 @@ class EmotionSmoother:
         forget_ms: forget a track after this many ms without an observation (state pruned, restarts if seen again).
 
     ``update`` takes faces that are classified and tracked. Rows with ``track_id == -1`` pass through with the raw
-    values as smoothed values. A timestamp earlier than the previous call's resets every track (a new source or a
-    seek); a track's timestamp that does not advance restarts that track.
+    values as smoothed values. Per-track state follows :class:`~affectlens.track.state.TrackStates`: a scene cut or a
+    timestamp earlier than the previous call's resets every track (a new shot, a new source or a seek); a track's
+    timestamp that does not advance restarts that track.
     """
 
     def __init__(
@@ -149,26 +158,25 @@ class EmotionSmoother:
         self.uncertain_below = float(uncertain_below)
         self.box_tau_ms = float(box_tau_ms)
         self.forget_ms = float(forget_ms)
-        self._tracks: dict[int, _TrackState] = {}
+        self._states = TrackStates(_TrackState, self.forget_ms)
         self._labels: tuple[str, ...] = ()
-        self._last_ms = -math.inf
 
     @property
     def tracks(self) -> list[int]:
         """Ids of the tracks the smoother currently remembers."""
-        return list(self._tracks)
+        return self._states.ids
 
     def reset(self) -> None:
         """Forget every track (call between unrelated sources)."""
-        self._tracks.clear()
-        self._last_ms = -math.inf
+        self._states.reset()
 
-    def update(self, faces: Faces, timestamp_ms: float) -> Faces:
+    def update(self, faces: Faces, timestamp_ms: float, *, scene_cut: bool = False) -> Faces:
         """Smooth one frame's faces.
 
         Args:
             faces: N classified, tracked faces of the frame at ``timestamp_ms`` (not modified).
             timestamp_ms: presentation time of the frame in ms (``Frame.timestamp_ms``).
+            scene_cut: this frame starts a new shot (``FrameResult.scene_cut``): every track is forgotten first.
 
         Returns:
             A new ``Faces`` with smoothed ``probs`` (N, C), ``valence_arousal`` (N, 2) and ``xyxy`` (N, 4), the model's
@@ -176,16 +184,13 @@ class EmotionSmoother:
             ``data[SHOWN_LABEL]`` (N,) str. Unclassified faces (C = 0) get smoothed boxes only.
         """
         timestamp_ms = float(timestamp_ms)
-        if timestamp_ms < self._last_ms:
-            self.reset()
-        self._last_ms = timestamp_ms
-        self._prune(timestamp_ms)
+        self._states.advance(timestamp_ms, scene_cut=scene_cut)
         n = len(faces)
         if n == 0:
             return faces
         classified = faces.classified
         if classified and faces.labels != self._labels:  # another model: its columns mean something else
-            self._tracks.clear()
+            self._states.reset()
             self._labels = faces.labels
         # One conversion to plain floats per frame; the per-face work below is plain Python (see _TrackState).
         values = np.concatenate([faces.probs, faces.valence_arousal], axis=1).tolist()  # (N, C + 2)
@@ -216,29 +221,20 @@ class EmotionSmoother:
         return faces.evolve(xyxy=xyxy, probs=probs, valence_arousal=valence_arousal, data=data)
 
     # -- internals -------------------------------------------------------------------------------------------------
-    def _prune(self, now_ms: float) -> None:
-        stale = [tid for tid, state in self._tracks.items() if now_ms - state.last_ms > self.forget_ms]
-        for tid in stale:
-            del self._tracks[tid]
-
     def _observe(self, track_id: int, obs: list[float], obs_box: list[float], now_ms: float) -> _TrackState:
         """Fold one observation (C probabilities + valence, arousal; box) into the state of ``track_id``."""
-        state = self._tracks.get(track_id)
-        # a new track, a timestamp that did not advance, or classified after unclassified (or back): restart
-        if state is None or now_ms <= state.last_ms or len(state.values) != len(obs):
-            state = _TrackState(last_ms=now_ms, values=list(obs), box=list(obs_box), box_velocity=[0.0] * 4)
-            if self.window:
-                state.history = deque([obs], maxlen=self.window)
-            self._tracks[track_id] = state
+        state, dt = self._states.observe(track_id, now_ms)
+        # a new track (dt None), a timestamp that did not advance, or classified after unclassified (or back)
+        if dt is None or dt <= 0 or len(state.values) != len(obs):
+            state.start(obs, obs_box, now_ms, self.window)
             return state
 
-        dt = now_ms - state.last_ms
-        state.last_ms = now_ms
         self._filter_box(state, obs_box, dt)
-        if self.window:
-            state.history.append(obs)
-            count = len(state.history)
-            smoothed = [sum(column) / count for column in zip(*state.history, strict=True)]
+        if state.history is not None:
+            state.history.append(now_ms, obs)
+            window = state.history.values()
+            count = len(window)
+            smoothed = [sum(column) / count for column in zip(*window, strict=True)]
         else:
             a = ema_alpha(dt, self.tau_ms)
             smoothed = [s + a * (o - s) for s, o in zip(state.values, obs, strict=True)]

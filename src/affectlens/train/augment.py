@@ -35,7 +35,7 @@ def augment(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> 
     if cfg.rotation_deg or cfg.scale or cfg.shift:
         angle = rng.uniform(-cfg.rotation_deg, cfg.rotation_deg)
         scale = rng.uniform(1 - cfg.scale, 1 + cfg.scale)
-        matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+        matrix = np.asarray(cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale), np.float64)
         matrix[:, 2] += rng.uniform(-cfg.shift, cfg.shift, size=2) * (w, h)
         image = cv2.warpAffine(np.ascontiguousarray(image), matrix, (w, h), borderMode=cv2.BORDER_REFLECT_101)
     if cfg.clahe_p and rng.random() < cfg.clahe_p:

@@ -279,7 +279,8 @@ def augment_config(raw: Any) -> AugmentConfig:
     unknown = sorted(set(raw) - set(known), key=str)
     if unknown:
         raise ConfigError(f"unknown augment key(s) {', '.join(map(str, unknown))}; known: {', '.join(known)}")
-    cfg = AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+    cfg = AugmentConfig(**values)
     check_values(cfg)
     return cfg
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from affectlens.modelcfg import Eyes
+
 SPLITS = ("train", "val", "test")
 
 
@@ -25,6 +27,10 @@ class FaceSet:
         extra_labels: further hard labels by head name, each (N,) int64 (e.g. ``posture``).
         extra_classes: class names of each extra head.
         source: where the data came from (shown in reports and model cards).
+        eyes: the eye template the images follow (eye centres as fractions of the image, image-left eye first, as
+            ``ModelConfig.eyes``): ``FER_EYES`` for FER-2013 pixels (FER-2013, FER+), None when the images are not
+            aligned to a known template (folders, AffectNet-style crops): a model trained on them is then fed the
+            detector's box, not eye-aligned crops. Recorded into the exported model's cfg.
     """
 
     images: np.ndarray | list[str]
@@ -32,10 +38,11 @@ class FaceSet:
     classes: tuple[str, ...]
     split: np.ndarray
     soft: np.ndarray | None = None
-    valence_arousal: np.ndarray | None = None
+    valence_arousal: np.ndarray = None  # type: ignore[assignment]  # None: all NaN (unknown)
     extra_labels: dict[str, np.ndarray] = field(default_factory=dict)
     extra_classes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     source: str = ""
+    eyes: Eyes | None = None
 
     def __post_init__(self) -> None:
         n = len(self.images)
@@ -87,6 +94,7 @@ class FaceSet:
             extra_labels={k: v[index] for k, v in self.extra_labels.items()},
             extra_classes=dict(self.extra_classes),
             source=self.source,
+            eyes=self.eyes,
         )
 
     def class_counts(self) -> np.ndarray:

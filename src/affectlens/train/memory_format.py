@@ -47,7 +47,7 @@ def run_probe(spec: dict[str, Any], memory_format: str = "channels_last") -> Non
     torch.manual_seed(0)
     if spec.get("pattern"):
         x = torch.randn(32, 8, 48, 48).contiguous(memory_format=fmt)
-        conv = torch.nn.Conv2d(8, 16, 1, 2, bias=False).to(memory_format=fmt)
+        conv = torch.nn.Conv2d(8, 16, 1, 2, bias=False).to(memory_format=fmt)  # type: ignore[call-overload]
         conv(x).sum().backward()
         return
     from affectlens.models.registry import create_model

@@ -17,6 +17,36 @@ from affectlens.preprocess import preprocess_batch
 from affectlens.train.faceset import FaceSet
 
 
+def float_probabilities(model: object) -> int:
+    """Drop the QuantizeLinear/DequantizeLinear pair that static quantisation puts after each output ``Softmax`` of
+    ``model`` (an ``onnx.ModelProto``, changed in place), so that the probabilities leave the model in float32: summing
+    to 1 and finer than the 1/255 steps of a uint8 tensor (the argmax is unchanged). Returns the outputs rewired."""
+    graph = model.graph  # type: ignore[attr-defined]
+    producer = {name: node for node in graph.node for name in node.output}
+    rewired = 0
+    for output in graph.output:
+        dequantize = producer.get(output.name)
+        if dequantize is None or dequantize.op_type != "DequantizeLinear":
+            continue
+        quantize = producer.get(dequantize.input[0])
+        if quantize is None or quantize.op_type != "QuantizeLinear":
+            continue
+        softmax = producer.get(quantize.input[0])
+        if softmax is None or softmax.op_type != "Softmax":
+            continue
+        readers = [n for n in graph.node if any(i in (softmax.output[0], quantize.output[0]) for i in n.input)]
+        if readers != [quantize, dequantize]:
+            continue  # the quantised probabilities feed something else too: leave the graph as it is
+        graph.node.remove(quantize)
+        graph.node.remove(dequantize)
+        softmax.output[0] = output.name
+        rewired += 1
+    used = {name for node in graph.node for name in node.input}
+    for initializer in [i for i in graph.initializer if i.name not in used]:  # the pairs' scales and zero points
+        graph.initializer.remove(initializer)
+    return rewired
+
+
 def quantize_int8(
     onnx_path: str | Path, out_path: str | Path, calibration: FaceSet, images: int = 512, seed: int = 0
 ) -> Path:
@@ -56,6 +86,7 @@ def quantize_int8(
             weight_type=QuantType.QInt8,
         )
     model = onnx.load(str(out_path))
+    float_probabilities(model)
     del model.metadata_props[:]
     entry = model.metadata_props.add()
     entry.key, entry.value = CFG_METADATA_KEY, cfg.to_json()

@@ -41,6 +41,9 @@ def model_config_for(cfg: TrainConfig, faces: FaceSet) -> ModelConfig:
 
     ``valence_arousal`` is True only when the network has a VA head AND some training images have valence/arousal
     targets (folders have none: their head would stay untrained, and the runtime then reports no valence/arousal).
+    ``eyes`` is the template the training images follow (``FaceSet.eyes``: FER-2013's for FER-2013/FER+ pixels; None
+    for folders and other crops, so that the runtime feeds the detector's box rather than claim an alignment the
+    model never saw).
     """
     train_va = faces.valence_arousal[faces.split == "train"]
     return ModelConfig(
@@ -50,6 +53,7 @@ def model_config_for(cfg: TrainConfig, faces: FaceSet) -> ModelConfig:
         channels=cfg.channels,
         mean=tuple(cfg.mean),
         std=tuple(cfg.std),
+        eyes=faces.eyes,
         valence_arousal=bool(cfg.valence_arousal and np.isfinite(train_va).all(axis=1).any()),
         extra_heads={k: tuple(v) for k, v in faces.extra_classes.items()},
         info={"trained_on": faces.source, "model_kwargs": cfg.model_kwargs},
@@ -64,7 +68,7 @@ def build_model(cfg: TrainConfig, faces: FaceSet) -> torch.nn.Module:
         valence_arousal=cfg.valence_arousal,
         extra_heads={k: len(v) for k, v in faces.extra_classes.items()},
         dropout=cfg.dropout,
-        **cfg.model_kwargs,
+        **(cfg.model_kwargs or {}),
     )
 
 
@@ -134,7 +138,8 @@ class Trainer:
         self.model_cfg = model_config_for(cfg, self.faces)
         self.memory_format = choose_memory_format(self.device, cfg.memory_format, self._probe_spec())
         log.info("training on %s, memory format %s", self.device, format_name(self.memory_format))
-        self.model = build_model(cfg, self.faces).to(self.device, memory_format=self.memory_format)
+        model = build_model(cfg, self.faces)
+        self.model = model.to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
         self.ema = copy.deepcopy(self.model).eval()
         for p in self.ema.parameters():
             p.requires_grad_(False)

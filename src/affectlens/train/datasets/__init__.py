@@ -15,6 +15,7 @@ affectnet_csv  ``image_path,emotion,valence,arousal[,split]`` (AffectNet-style, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from affectlens.train.datasets.affectnet_csv import load_affectnet_csv
@@ -24,7 +25,7 @@ from affectlens.train.datasets.ferplus_csv import load_ferplus_csv
 from affectlens.train.datasets.folders import load_image_folder, load_nested_folders
 from affectlens.train.faceset import FaceSet
 
-LOADERS = {
+LOADERS: dict[str, Callable[..., FaceSet]] = {
     "ferplus_npz": load_ferplus_npz,
     "fer2013_npz": load_fer2013_npz,
     "fer2013_csv": load_fer2013_csv,

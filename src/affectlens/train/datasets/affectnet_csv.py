@@ -57,15 +57,16 @@ def load_affectnet_csv(
         missing = [key for key in ("image_path", "emotion", "valence", "arousal") if cols[key] is None]
         if missing:
             raise ValueError(f"{path} lacks column(s) {missing} (has {header}); expected the header {EXPECTED_HEADER}")
+        column = {key: index for key, index in cols.items() if index is not None}
         rows = [row for row in reader if row]
     if not rows:
         raise ValueError(f"{path} has a header but no rows")
 
     labels, va = np.empty(len(rows), np.int64), np.empty((len(rows), 2), np.float32)
     for i, row in enumerate(rows):
-        labels[i] = _emotion(row[cols["emotion"]], i + 2, path)
-        va[i] = [_va(row[cols[k]], k, i + 2, path) for k in ("valence", "arousal")]
-    paths = [str(root / row[cols["image_path"]].strip()) for row in rows]
+        labels[i] = _emotion(row[column["emotion"]], i + 2, path)
+        va[i] = [_va(row[column[k]], k, i + 2, path) for k in ("valence", "arousal")]
+    paths = [str(root / row[column["image_path"]].strip()) for row in rows]
 
     keep = (labels >= 0) | np.isfinite(va).all(axis=1)
     exists = np.array([Path(p).is_file() for p in paths])

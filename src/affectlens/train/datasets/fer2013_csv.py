@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.emotions import EMOTIONS, UnknownLabelError, canonical_emotion
+from affectlens.modelcfg import FER_EYES
 from affectlens.train.datasets.folders import split_name, stratified_split
 from affectlens.train.faceset import FaceSet, data_root
 
@@ -64,6 +65,7 @@ def load_fer2013_csv(path: str | Path, seed: int = 0) -> FaceSet:
         classes=FER2013_CLASSES,
         split=split,
         source=f"FER-2013 original labels ({path.name})",
+        eyes=FER_EYES,
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.emotions import EMOTIONS, canonical_emotion
+from affectlens.modelcfg import FER_EYES
 from affectlens.train.faceset import FaceSet, data_root
 from affectlens.train.valence_arousal import derive_valence_arousal
 
@@ -58,6 +59,7 @@ def load_ferplus_npz(path: str | Path, drop_unlabelled_train: bool = True, fer20
         extra_labels=extra_labels,
         extra_classes=extra_classes,
         source=f"FER+ votes on FER-2013 ({Path(path).name})" + (" + original FER-2013 labels" if fer2013_head else ""),
+        eyes=FER_EYES,
     )
 
 
@@ -106,6 +108,7 @@ def load_fer2013_npz(path: str | Path) -> FaceSet:
         classes=classes,
         split=split,
         source=f"FER-2013 original labels ({Path(path).name})",
+        eyes=FER_EYES,
     )
 
 

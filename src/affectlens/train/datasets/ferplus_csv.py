@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from affectlens.emotions import EMOTIONS
+from affectlens.modelcfg import FER_EYES
 from affectlens.train.datasets.ferplus import ferplus_targets
 from affectlens.train.datasets.folders import read_images, split_name
 from affectlens.train.faceset import FaceSet, data_root
@@ -68,6 +69,7 @@ def load_ferplus_csv(
         soft=soft,
         valence_arousal=va,
         source=f"FER+ votes ({Path(votes_csv).name if votes_csv else 'label.csv'}) on FER+ images ({images_root})",
+        eyes=FER_EYES,
     )
 
 
@@ -118,8 +120,8 @@ def _find_images(names: list[str], split: np.ndarray, root: Path) -> list[Path |
     by_name: dict[str, Path] | None = None
     paths: list[Path | None] = []
     for name, s in zip(names, split, strict=True):
-        path = root / SPLIT_FOLDERS[s] / name
-        if not path.is_file():
+        path: Path | None = root / SPLIT_FOLDERS[s] / name
+        if path is None or not path.is_file():
             if by_name is None:
                 by_name = {p.name: p for p in sorted(root.rglob("fer*.png"))}
             path = by_name.get(name)

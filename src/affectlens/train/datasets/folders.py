@@ -82,7 +82,8 @@ def class_names(folder_names: Iterable[str], keep: Collection[str] = ()) -> tupl
 
 def image_files(folder: Path) -> list[Path]:
     """Image files under ``folder`` (recursive, sorted); other files are skipped with one warning."""
-    images, skipped = [], []
+    images: list[Path] = []
+    skipped: list[Path] = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         ok = path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
         (images if ok else skipped).append(path)
@@ -166,17 +167,17 @@ def load_image_folder(
         raise NotADirectoryError(f"{root} is not a folder; expected root/<class>/*.jpg or root/train/<class>/*.jpg")
     split_dirs_found = {split_name(d.name): d for d in _class_dirs(root) if split_name(d.name)} if split_dirs else {}
     if split_dirs_found and "train" not in split_dirs_found:
-        found = ", ".join(d.name for d in split_dirs_found.values())
-        raise ValueError(f"{root} has split folders ({found}) but no train/ folder; add one or pass split_dirs=False")
+        present = ", ".join(d.name for d in split_dirs_found.values())
+        raise ValueError(f"{root} has split folders ({present}) but no train/ folder; add one or pass split_dirs=False")
 
     others = [d.name for d in _class_dirs(root) if split_dirs_found and not split_name(d.name)]
     if others:
         log.warning("ignored folder(s) %s beside the split folders of %s", others, root)
     rows: list[tuple[Path, str, str]] = []
     if split_dirs_found:
-        for split in ("train", "val", "test"):
-            if split in split_dirs_found:
-                rows.extend((f, c, split) for f, c in _scan(split_dirs_found[split], classes))
+        for part in ("train", "val", "test"):
+            if part in split_dirs_found:
+                rows.extend((f, c, part) for f, c in _scan(split_dirs_found[part], classes))
     else:
         rows.extend((f, c, "train") for f, c in _scan(root, classes))
     if not rows:
