@@ -127,3 +127,11 @@ def test_cli_csv_from_a_clip_that_starts_without_a_face(tmp_path):
     fields |= {key for r in records for key in flat({k: v for k, v in r.items() if k != "faces"})}
     assert fields <= set(rows[0])  # every JSONL field has a column
     assert "not in the CSV header" not in proc.stderr
+
+
+def test_csv_timing_columns_are_the_pipelines_steps():
+    """The header once named the steps of an older pipeline: later steps' timings were dropped as unknown columns."""
+    from affectlens.io.record_sinks import CsvSink
+    from affectlens.pipeline import RESERVED_NAMES
+
+    assert set(CsvSink.TIMING_STAGES) == set(RESERVED_NAMES)

@@ -3,6 +3,8 @@ keep each image's aspect ratio."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -81,9 +83,26 @@ def test_a_folder_of_images_gives_one_annotated_image_per_input(tmp_path: Path) 
         ImageSink(inputs, folder=True, inputs=(inputs,))
     source = inputs / "a.jpg"
     cv2.imwrite(str(source), pattern())
-    with ImageSink(tmp_path, folder=True, inputs=(source,)) as sink, pytest.raises(SinkError, match="input image"):
-        sink.write(still(pattern(), file="in/a.jpg"))
+    with pytest.raises(SinkError, match="holds input images"):  # refused before any work
+        ImageSink(tmp_path, folder=True, inputs=(source,))
     assert np.array_equal(cv2.imread(str(source)).shape, (60, 80, 3))
+
+
+def test_output_folder_inside_the_input_never_replaces_an_input_image(tmp_path: Path) -> None:
+    """`analyze photos --recursive -o photos/sub` once replaced photos/sub/y.png by the annotated photos/y.png."""
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    cv2.imwrite(str(photos / "y.png"), pattern())
+    inner = np.full((60, 80, 3), 10, np.uint8)
+    cv2.imwrite(str(photos / "sub" / "y.png"), inner)
+    proc = subprocess.run(
+        [sys.executable, "-m", "affectlens.cli", "analyze", str(photos), "--recursive", "-o", str(photos / "sub")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "holds input images" in proc.stderr, proc.stderr
+    assert np.array_equal(cv2.imread(str(photos / "sub" / "y.png")), inner)
 
 
 def test_folder_video_keeps_each_image_aspect_ratio(tmp_path: Path) -> None:

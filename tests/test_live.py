@@ -208,6 +208,20 @@ def test_va_plane_dot_moves_right_with_valence_and_up_with_arousal() -> None:
     assert 630 <= x2 <= 640 and 350 <= y2 <= 360 and x2 - x1 == y2 - y1 == 110  # bottom-right, 110 px at 360p
 
 
+def test_va_plane_point_lies_in_the_plane_an_overlay_moved_to_another_corner() -> None:
+    overlay = Overlay.from_draw("plane")
+    plane = overlay.va_plane
+    result = make_result(0, boxes=[[500, 220, 640, 360]], va=[(0.5, 0.5)], track_ids=[-1])  # face bottom-right
+    out = overlay.annotate(result.frame.image.copy(), result)
+    region = plane.last_region
+    assert region is not None and region != plane.region(360, 640)  # moved off its own (bottom-right) corner
+    x1, y1, x2, y2 = region
+    point = plane.point(0.5, 0.5, 360, 640)
+    assert point is not None and x1 <= point[0] < x2 and y1 <= point[1] < y2
+    assert dot_center(out, EMOTION_COLORS["happy"], region) == pytest.approx(point, abs=1.0)
+    assert plane.point(0.5, 0.5, 360, 640, region=plane.region(360, 640)) != pytest.approx(point, abs=1.0)
+
+
 def test_va_plane_draws_a_trail_for_tracked_faces_only() -> None:
     tracked, untracked = ValenceArousalPlaneAnnotator(), ValenceArousalPlaneAnnotator()
     result = feed(tracked)

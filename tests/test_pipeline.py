@@ -134,6 +134,29 @@ def test_every_n_analyses_every_nth_frame(tmp_path):
     assert [r["frame"] for r in records] == list(range(0, 72, 4))
 
 
+def test_every_n_counts_every_decoded_frame_and_keeps_the_overlap_in_order(tmp_path):
+    """`every` with nothing drawn once counted only the analysed frames ("analysed 18 of 18", fps 4x too low), and a
+    skipped frame right after an analysed one waited for it, cancelling the detection overlap."""
+    path = shared_path("videos", "single_face.mp4")
+    with Analyzer(AnalyzerConfig(every=4)) as analyzer:
+        summary = analyzer.run(path, [])
+        assert (summary.frames_read, summary.frames_analyzed, summary.last_frame) == (72, 18, 71)
+        results = list(analyzer.stream(path, every_frame=True))
+    assert [r.frame.index for r in results] == list(range(72))  # skipped frames held back, yielded in order
+    assert all(len(r.faces) == len(results[i - i % 4].faces) for i, r in enumerate(results))
+
+
+def test_every_n_never_skips_still_images(tmp_path):
+    """Independent pictures are not frames of one video: `every` once skipped them, drawing another photo's faces."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        cv2.imwrite(str(folder / name), np.full((48, 64, 3), 90, np.uint8))
+    with Analyzer(AnalyzerConfig(every=2)) as analyzer:
+        records = [r.to_record() for r in analyzer.stream(folder)]
+    assert [r["file"] for r in records] == ["a.png", "b.png", "c.png"]
+
+
 def test_records_are_json_with_the_documented_fields(analyzer, tmp_path):
     records = analyze_to_records(analyzer, shared_path("images", "single_face.jpg"), tmp_path)
     assert len(records) == 1

@@ -164,7 +164,10 @@ def test_csv_one_row_per_face_valid_after_every_write(tmp_path: Path) -> None:
         *("frame", "timestamp_ms", "schema", "scene_cut", "face", "track_id", "x1", "y1", "x2", "y2", "score"),
         *("emotion", "confidence", "valence", "arousal", "engagement", "p_angry", "p_happy", "p_neutral"),
         *("raw_emotion", "raw_valence", "raw_arousal", "raw_p_angry", "raw_p_happy", "raw_p_neutral"),
-        *("timings_ms_detect", "timings_ms_emotion", "timings_ms_track", "timings_ms_total"),
+        *(
+            f"timings_ms_{step}"
+            for step in ("cut", "detect", "track", "emotion", "smooth", "engagement", "total", "latency")
+        ),
     ]
     assert [(r["frame"], r["face"], r["track_id"]) for r in rows] == [("1", "0", "0"), ("1", "1", "1"), ("3", "0", "0")]
     first = rows[0]

@@ -323,7 +323,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         engagement_weights=_parse_weights(args.engagement_weights),
         track_confidence=args.track_confidence,
         head=args.head,
-        stages=tuple(name.strip() for name in (args.stages or "").split(",") if name.strip()),
+        stages=args.stages or (),  # AnalyzerConfig splits "a,b"
         overlap=not args.no_overlap,
     )
     overlay = _overlay(args.draw, args.output or args.show)
@@ -354,7 +354,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             width, height = source.size
             annotated.append(stack.enter_context(VideoSink(args.output, source.fps or 25.0, (width, height))))
         elif output_kind is not None:
-            image_sink = ImageSink(args.output, folder=output_kind == "folder", inputs=tuple(inputs))
+            read = tuple(getattr(source, "paths", ()))  # a folder's images: an annotated image never replaces one
+            image_sink = ImageSink(args.output, folder=output_kind == "folder", inputs=(*inputs, *read))
             annotated.append(stack.enter_context(image_sink))
         summary = analyzer.run(
             source,

@@ -556,12 +556,13 @@ class Analyzer:
             self.reset()
             self._enter(mode)
             frames: Iterable[Frame] = opened if opened is not None else source  # type: ignore[assignment]
-            every = self.config.every
+            every = self.config.every if mode.sequential else 1  # independent pictures are never skipped
             bar = _progress_bar(opened) if progress else None
             meter = _FpsMeter() if bar is not None else None
             if self.config.overlap and mode is not RunningMode.LIVE:  # see AnalyzerConfig.overlap
                 worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="affectlens-detect")
             pending: Future[FrameResult] | None = None  # the analysed frame whose detection is under way
+            held: list[Frame] = []  # frames skipped after `pending`: yielded once it is finished (keeps the overlap)
             last: FrameResult | None = None  # the latest finished analysed frame
             for frame in frames:
                 interrupts.check()  # a Ctrl-C held back (or swallowed by a library) stops here
@@ -578,14 +579,15 @@ class Analyzer:
                         if pending is not None:  # frame N is classified while frame N+1 is detected
                             last = self._finish(pending.result(), mode)
                             yield _stamped(last)
+                            yield from (_stamped(_skipped(skipped, last)) for skipped in held)
+                            held.clear()
                         pending = future
                 elif every_frame:
                     if pending is not None:
-                        last = self._finish(pending.result(), mode)
-                        pending = None
-                        yield _stamped(last)
-                    assert last is not None
-                    yield _stamped(_skipped(frame, last))
+                        held.append(frame)
+                    else:
+                        assert last is not None
+                        yield _stamped(_skipped(frame, last))
                 if bar is not None and meter is not None:
                     fps = meter.tick()
                     bar.update(1)
@@ -595,6 +597,7 @@ class Analyzer:
                 last = self._finish(pending.result(), mode)
                 pending = None
                 yield _stamped(last)
+                yield from (_stamped(_skipped(skipped, last)) for skipped in held)
         finally:
             with interrupts.deferred(raise_pending=False):  # cleanup is not cut short by a (second) Ctrl-C
                 if worker is not None:
@@ -667,9 +670,7 @@ class Analyzer:
         summary = RunSummary()
         fps_meter = _FpsMeter()
         started = time.perf_counter()
-        results = self.stream(
-            opened if opened is not None else source, running, every_frame=overlay is not None, progress=progress
-        )
+        results = self.stream(opened if opened is not None else source, running, every_frame=True, progress=progress)
         with interrupts.stop_on_signals((signal.SIGINT,)):  # no-op under the CLI, which handles SIGTERM too
             try:
                 for result in results:

@@ -120,6 +120,29 @@ def make_faces(
     return Faces(xyxy=xyxy, score=score[order], keypoints=keypoints[order])
 
 
+def box_overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Intersection over union, and intersection over the smaller area, of every pair of boxes.
+
+    Args:
+        a: (N, 4) xyxy; b: (M, 4) xyxy (either may be empty). A box with no area (or an inverted one) counts as
+            area 0: it overlaps nothing.
+
+    Returns:
+        ``iou`` and ``covered``, (N, M) float64 each: 1 for the same box / when one box holds the other, 0 when
+        disjoint.
+    """
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
+    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
+    inter = iw * ih
+    iou = inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+    covered = inter / np.maximum(np.minimum(area_a[:, None], area_b[None, :]), 1e-9)
+    return iou, covered
+
+
 def overlap_with_any(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
     """(N,) max over ``others`` of intersection / smaller area: 1 when one box holds the other, 0 when disjoint.
 
@@ -128,13 +151,7 @@ def overlap_with_any(boxes: np.ndarray, others: np.ndarray) -> np.ndarray:
     """
     if len(boxes) == 0 or len(others) == 0:
         return np.zeros(len(boxes), np.float32)
-    a, b = boxes[:, None, :], others[None, :, :]
-    iw = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    ih = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    ratio = iw * ih / np.maximum(np.minimum(area_a, area_b), 1e-6)
-    return ratio.max(axis=1).astype(np.float32)
+    return box_overlaps(boxes, others)[1].max(axis=1).astype(np.float32)
 
 
 @dataclass(frozen=True)

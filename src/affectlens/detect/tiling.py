@@ -16,8 +16,8 @@ faces from ~60-90 px wide are found reliably and smaller ones partly (a larger N
 grows with N^2). Frames below 1024 px (640x360, 960x540 video) are not tiled and cost what they did before; a
 1280x720 frame adds 2 full-range passes, 1920x1080 6, a 3000x1334 group photo 18 and a 7680x4320 crowd 169.
 
-Everything here needs only numpy; a backend passes its own detector to :func:`detect_in_tiles` (see
-:class:`~affectlens.detect.BlazeFaceDetector`).
+Everything here needs only numpy (and :func:`~affectlens.detect.base.box_overlaps`); a backend passes its own
+detector to :func:`detect_in_tiles` (see :class:`~affectlens.detect.BlazeFaceDetector`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from collections.abc import Callable
 import numpy as np
 
 from affectlens.core import NUM_KEYPOINTS
+from affectlens.detect.base import box_overlaps
 
 Detections = tuple[np.ndarray, np.ndarray, np.ndarray]
 """xyxy (N, 4), score (N,), keypoints (N, 6, 2): float32 pixels of the image the detector was given."""
@@ -177,20 +178,15 @@ def merge_detections(
         return np.zeros(0, np.int64)
     cut = np.zeros(n, bool) if truncated is None else np.asarray(truncated, bool)
     order = np.lexsort((-score, cut))  # whole boxes first, then by decreasing score (lexsort: last key is primary)
-    area = np.clip(xyxy[:, 2] - xyxy[:, 0], 0, None) * np.clip(xyxy[:, 3] - xyxy[:, 1], 0, None)
+    overlap, covered = box_overlaps(xyxy, xyxy)
+    duplicate = (overlap >= iou) | (covered >= containment)  # (N, N), computed once for the greedy pass
     keep: list[int] = []
     suppressed = np.zeros(n, bool)
     for i in order:
         if suppressed[i]:
             continue
         keep.append(int(i))
-        iw = np.clip(np.minimum(xyxy[i, 2], xyxy[:, 2]) - np.maximum(xyxy[i, 0], xyxy[:, 0]), 0, None)
-        ih = np.clip(np.minimum(xyxy[i, 3], xyxy[:, 3]) - np.maximum(xyxy[i, 1], xyxy[:, 1]), 0, None)
-        inter = iw * ih
-        union = area[i] + area - inter
-        overlap = inter / np.maximum(union, 1e-9)
-        covered = inter / np.maximum(np.minimum(area, area[i]), 1e-9)
-        suppressed |= (overlap >= iou) | (covered >= containment)
+        suppressed |= duplicate[i]
     return np.asarray(keep, np.int64)
 
 

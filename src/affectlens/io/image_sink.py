@@ -77,6 +77,14 @@ class ImageSink:
                 raise SinkError(
                     f"--output {self.path} is the input folder: its images would be overwritten; give another folder"
                 )
+            out = os.path.realpath(self.path)
+            inside = [p for p in self._inputs if p != out and os.path.commonpath([p, out]) == out]
+            if any(is_image_path(p) for p in inside):  # before any work, not at the first clash
+                example = next(p for p in inside if is_image_path(p))
+                raise SinkError(
+                    f"--output {self.path} holds input images (e.g. {example}) that annotated ones could replace; "
+                    "give a folder outside the input"
+                )
             try:
                 self.path.mkdir(parents=True, exist_ok=True)
             except OSError as exc:

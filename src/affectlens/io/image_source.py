@@ -101,6 +101,11 @@ class ImageSource(FrameSource):
         )
         self._pending: tuple[Path, np.ndarray, int] | None = first
 
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        """Every file this source reads, in order (decodable or not): what an output must never overwrite."""
+        return tuple(self._paths)
+
     def _decode_next(self) -> tuple[Path, np.ndarray, int] | None:
         """The next decodable image: its path, pixels and ``time.perf_counter_ns()`` once decoded; None at the end."""
         while self._position < len(self._paths):

@@ -187,8 +187,9 @@ class CsvSink(FileSink):
         "engagement",
     )
     RAW_COLUMNS = ("raw_emotion", "raw_valence", "raw_arousal")
-    TIMING_STAGES = ("detect", "emotion", "track", "total")
-    """Stages of :meth:`affectlens.pipeline.Analyzer.analyze_frame` (``timings_ms``), always in the header."""
+    TIMING_STAGES = ("cut", "detect", "track", "emotion", "smooth", "engagement", "total", "latency")
+    """The built-in steps' ``timings_ms`` keys (``affectlens.pipeline.RESERVED_NAMES``, which io may not import;
+    tests/test_csv_sink.py checks they agree), always in the header whichever the first frame has."""
 
     def __init__(self, path: str | Path, labels: Sequence[str] | None = None, empty_frames: bool = False) -> None:
         super().__init__(path)

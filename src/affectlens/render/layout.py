@@ -130,15 +130,3 @@ def darken(image: np.ndarray, x1: int, y1: int, x2: int, y2: int, alpha: float) 
     roi = image[y1:y2, x1:x2]
     cv2.convertScaleAbs(roi, dst=roi, alpha=1.0 - alpha)
     return roi
-
-
-def under_box_top(y2: int, item_height: int, image_height: int) -> int:
-    """Top row of an item hung under a box whose bottom edge is ``y2``: just below the box, or inside its bottom
-    when there is no room below; kept inside the image."""
-    top = y2 if y2 + item_height <= image_height else y2 - item_height
-    return clamp(top, 0, image_height - item_height)
-
-
-def clamp(value: int, low: int, high: int) -> int:
-    """``value`` limited to ``[low, high]``; ``low`` wins when ``high < low`` (an item larger than the image)."""
-    return max(low, min(value, high))

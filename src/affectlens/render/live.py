@@ -241,7 +241,8 @@ class LiveWindow:
         clock: monotonic time in seconds (for how long messages stay on screen, and pacing).
         pace: show frames at the pace of their timestamps (``frame.timestamp_ms``), waiting when they come faster;
             None decides per frame from its source (:func:`paced_source`: played files yes, cameras, live streams,
-            images and folders no). Only :meth:`draw_and_show` paces (it knows the frame's time).
+            images and folders no). :meth:`write` and :meth:`draw_and_show` pace (they know the frame's time);
+            :meth:`show` does not.
         max_size: largest initial window size (width, height); the window opens at the frame's size within it
             (:func:`window_size`) and can be resized by the user.
 
@@ -323,12 +324,7 @@ class LiveWindow:
         def redraw() -> None:  # after a toggle: a new drawing on a new copy (``annotated`` may be queued elsewhere)
             self._image = self.overlay.render(result, fps=fps)
 
-        frame = result.frame
-        pace = paced_source(frame.source) if self.pace is None else self.pace
-        keep_going = (not pace or self._wait_until_due(float(frame.timestamp_ms))) and self._present(
-            image, redraw, frame.index
-        )
-        if not keep_going:
+        if not (self._pace(result) and self._present(image, redraw, result.frame.index)):
             self.stop_requested = True
 
     def _rate(self) -> float | None:
@@ -365,11 +361,14 @@ class LiveWindow:
             np.copyto(image, clean)
             self.overlay.annotate(image, result, fps=fps, latency_ms=latency_ms)
 
+        return self._pace(result) and self._present(image, redraw, result.frame.index)
+
+    def _pace(self, result: FrameResult) -> bool:
+        """Wait until ``result``'s frame is due when its source is paced (:attr:`pace`, else
+        :func:`paced_source`); False when the user quits meanwhile."""
         frame = result.frame
         pace = paced_source(frame.source) if self.pace is None else self.pace
-        if pace and not self._wait_until_due(float(frame.timestamp_ms)):
-            return False
-        return self._present(image, redraw, frame.index)
+        return not pace or self._wait_until_due(float(frame.timestamp_ms))
 
     def _wait_until_due(self, timestamp_ms: float) -> bool:
         """Wait (handling keys) until the frame at ``timestamp_ms`` is due, counted from the first paced frame

@@ -229,8 +229,7 @@ class Overlay:
             if not self.enabled[name]:
                 continue
             if name != "labels" and not detailed:
-                if name == "sparklines":
-                    self.sparklines.history.update(result)
+                if name == "sparklines":  # its history was already fed by annotate()
                     self.sparklines.last_regions = []
                 continue
             kind = part.kind

@@ -70,6 +70,7 @@ class ValenceArousalPlaneAnnotator(Annotator):
         self.text_scale = text_scale
         self.alpha = alpha
         self.last_region: tuple[int, int, int, int] | None = None
+        self._last_size: tuple[int, int] | None = None  # (height, width) of the image last_region is on
         self._planes: dict[tuple, _Plane] = {}
 
     def region(self, height: int, width: int, corner: Corner | None = None) -> tuple[int, int, int, int] | None:
@@ -85,10 +86,24 @@ class ValenceArousalPlaneAnnotator(Annotator):
         top = margin if corner.startswith("top") else height - margin - side
         return left, top, left + side, top + side
 
-    def point(self, valence: float, arousal: float, height: int, width: int) -> tuple[float, float] | None:
+    def point(
+        self,
+        valence: float,
+        arousal: float,
+        height: int,
+        width: int,
+        region: tuple[int, int, int, int] | None = None,
+    ) -> tuple[float, float] | None:
         """Pixel ``(x, y)`` of a valence/arousal pair (clipped to [-1, 1]) on the plane of a ``height`` x ``width``
-        image; None when the plane does not fit."""
-        region = self.region(height, width)
+        image; None when the plane does not fit.
+
+        The plane is the square ``region`` ((x1, y1, x2, y2), exclusive ends); by default the one the last call drew
+        (:attr:`last_region`, which :meth:`place` may have moved to another corner) when it drew on an image of this
+        size, else :meth:`region` in :attr:`corner`.
+        """
+        if region is None:
+            drawn = self.last_region is not None and self._last_size == (height, width)
+            region = self.last_region if drawn else self.region(height, width)
         if region is None:
             return None
         plane = self._plane(region[2] - region[0], height, width)
@@ -134,7 +149,7 @@ class ValenceArousalPlaneAnnotator(Annotator):
         if roi is None:
             return image
         cv2.max(roi, plane.sprite, dst=roi)
-        self.last_region = region
+        self.last_region, self._last_size = region, (height, width)
         faces = result.faces
         if len(faces) == 0:
             return image
