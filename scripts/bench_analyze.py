@@ -6,6 +6,7 @@ HUD into every frame (what ``--output`` and ``--show`` add, minus the encoder / 
 
     .venv/bin/python scripts/bench_analyze.py ../shared/data/videos/WolfgangLanger_Pexels.mp4 --repeats 5
     .venv/bin/python scripts/bench_analyze.py ../shared/data/videos/WolfgangLanger_Pexels.mp4 --repeats 5 --overlay
+    .venv/bin/python scripts/bench_analyze.py ../shared/data/videos/WolfgangLanger_Pexels.mp4 --model float32
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def main() -> None:
     parser.add_argument("video")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--detector", default="mediapipe")
-    parser.add_argument("--model", default=None, help="an .onnx file or `int8` (default: the packaged model)")
+    parser.add_argument("--model", default=None, help="an .onnx file, `int8` or `float32` (default: packaged INT8)")
     parser.add_argument("--overlay", action="store_true", help="draw the HUD into every frame")
     parser.add_argument("--no-overlap", action="store_true", help="detect and classify on one thread")
     args = parser.parse_args()

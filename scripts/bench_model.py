@@ -1,6 +1,7 @@
 """Benchmark: emotion-model latency per face in ONNX Runtime (batch 1 and batch 8), after warm-up.
 
-.venv/bin/python scripts/bench_model.py                 # the packaged model
+.venv/bin/python scripts/bench_model.py                 # the packaged default model (INT8)
+.venv/bin/python scripts/bench_model.py --model float32 # the packaged float32 model
 .venv/bin/python scripts/bench_model.py --model m.onnx --threads 1
 """
 
@@ -32,7 +33,7 @@ def time_batch(model: EmotionModel, batch: int, iterations: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None)
+    parser.add_argument("--model", default=None, help="an .onnx file, `int8` or `float32` (default: packaged INT8)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--iterations", type=int, default=500)
     args = parser.parse_args()

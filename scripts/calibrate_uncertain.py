@@ -10,6 +10,10 @@ Heads and their data: ``emotion`` (main head) = FER+ majority labels (rows with 
 = the original FER-2013 labels (all rows). Other heads have no labelled data here and are skipped.
 
     .venv/bin/python scripts/calibrate_uncertain.py [--model default|int8|m.onnx] [--json out.json] [--write]
+        [--share-below 0.3 ...]
+
+It also prints, per head and split, the mean raw top probability and (``--share-below T``) the share of images whose
+raw top probability is below T (what a fixed threshold T would mark ``uncertain``).
 
 ``--write`` rewrites the model file's ``affectlens_cfg`` metadata (with the ``onnx`` package, weights untouched):
 ``uncertain_below`` per head and a provenance line in ``info``; ``--valence-arousal true|false`` also sets
@@ -48,7 +52,16 @@ def head_probs(model: EmotionModel, faces: FaceSet, head: str, batch: int = 512)
     return np.concatenate(chunks)
 
 
-def calibrate(model: EmotionModel, npz: Path) -> dict[str, dict]:
+def top_figures(probs: np.ndarray, share_below: list[float]) -> dict:
+    """Mean raw top probability, and the share of images whose top probability is below each of ``share_below``."""
+    top = probs.max(axis=1)
+    return {
+        "mean_top_probability": float(top.mean()),
+        "share_below": {str(t): float(np.mean(top < t)) for t in share_below},
+    }
+
+
+def calibrate(model: EmotionModel, npz: Path, share_below: list[float] = ()) -> dict[str, dict]:
     """Per head with data: the threshold chosen on validation and the figures of validation and test."""
     results: dict[str, dict] = {}
     for head in [MAIN_HEAD, *sorted(model.cfg.extra_heads)]:
@@ -60,13 +73,14 @@ def calibrate(model: EmotionModel, npz: Path) -> dict[str, dict]:
         if faces.classes != model.head_labels(head):
             raise SystemExit(f"head {head!r} has classes {model.head_labels(head)}, the data {faces.classes}")
         val, test = faces.subset("val"), faces.subset("test")
-        val_probs = head_probs(model, val, head)
+        val_probs, test_probs = head_probs(model, val, head), head_probs(model, test, head)
         threshold = choose_uncertain_threshold(val_probs.max(axis=1), val_probs.argmax(axis=1) == val.labels)
         results[head] = {
             "labels": labels_name,
             "threshold": threshold,
             "val": calibration_summary(val_probs, val.labels, threshold),
-            "test": calibration_summary(head_probs(model, test, head), test.labels, threshold),
+            "test": calibration_summary(test_probs, test.labels, threshold),
+            "top": {"val": top_figures(val_probs, share_below), "test": top_figures(test_probs, share_below)},
         }
     return results
 
@@ -103,24 +117,49 @@ def format_table(results: dict[str, dict]) -> str:
     return "\n".join(rows)
 
 
+def format_top(results: dict[str, dict]) -> str:
+    lines = []
+    for head, result in results.items():
+        for split in ("val", "test"):
+            top = result["top"][split]
+            shares = "".join(
+                f"; top probability below {t}: {100 * share:.1f}%" for t, share in top["share_below"].items()
+            )
+            accuracy = 100 * result[split]["accuracy"]
+            lines.append(
+                f"{head}, {SPLIT_NAMES[split]}: mean top probability {top['mean_top_probability']:.3f} "
+                f"(accuracy {accuracy:.2f}%){shares}"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="default", help="default, int8 or an .onnx path")
     parser.add_argument("--npz", type=Path, default=DEFAULT_NPZ, help="fer2013_ferplus_48x48.npz")
     parser.add_argument("--json", type=Path, help="write the figures as JSON")
     parser.add_argument("--write", action="store_true", help="store the thresholds in the model file's cfg")
+    parser.add_argument(
+        "--share-below",
+        type=float,
+        nargs="+",
+        default=[],
+        metavar="T",
+        help="also print the share of images whose raw top probability is below T",
+    )
     parser.add_argument("--valence-arousal", choices=("true", "false"), help="with --write: set cfg.valence_arousal")
     args = parser.parse_args()
     if args.valence_arousal and not args.write:
         parser.error("--valence-arousal needs --write")
 
     model = EmotionModel(args.model)
-    results = calibrate(model, args.npz)
+    results = calibrate(model, args.npz, args.share_below)
     print(
         f"model {model.path.name}; threshold: raw top probability below which the top label is wrong more than "
         f"{WRONG_SHARE:.0%} of the time on validation; ECE with {ECE_BINS} bins"
     )
     print(format_table(results))
+    print(format_top(results))
     if args.json:
         args.json.write_text(json.dumps({"model": model.path.name, "heads": results}, indent=2) + "\n")
     if args.write:

@@ -20,7 +20,7 @@ from affectlens.preprocess import preprocess_batch
 
 FLOAT32_MODEL_NAME = "affectlens_emotion.onnx"
 INT8_MODEL_NAME = "affectlens_emotion_int8.onnx"
-# The INT8 model is the default: within 0.03 points of float32 on FER+ test and FER-2013 test, ~3x faster per face.
+# The INT8 model is the default: within 0.3 points of float32 on FER+ test and FER-2013 test, ~3x faster per face.
 DEFAULT_MODEL_NAME = INT8_MODEL_NAME
 # Names accepted instead of a path: the packaged models (``default`` is the INT8 one, ``float32`` the float one).
 PACKAGED_MODELS = {"default": DEFAULT_MODEL_NAME, "int8": INT8_MODEL_NAME, "float32": FLOAT32_MODEL_NAME}

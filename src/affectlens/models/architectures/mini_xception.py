@@ -67,5 +67,5 @@ class MiniXception(nn.Module):
 
 @register_model
 def mini_xception(in_channels: int = 1, width: int = 8) -> MiniXception:
-    """mini-Xception; ``width`` 8 gives the original 16-32-64-128 module widths (about 60 k parameters)."""
+    """mini-Xception; ``width`` 8 gives the original 16-32-64-128 module widths (about 50 k parameters)."""
     return MiniXception(in_channels, width)
