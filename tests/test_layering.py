@@ -44,6 +44,7 @@ LAYERS: dict[str, int] = {
     "affectlens.analytics": STAGES,
     "affectlens.render": STAGES,
     "affectlens.io": STAGES,
+    "affectlens.records": STAGES,  # records as dataframes (io's readers); the pipeline's analyze_video returns them
     # the one frame loop
     "affectlens.pipeline": PIPELINE,
     # applications on top: the CLI, evaluation, training (and later servers, dashboards)
@@ -52,6 +53,7 @@ LAYERS: dict[str, int] = {
     "affectlens.evaluate": APPS,
     "affectlens.train": APPS,
     "affectlens.apps": APPS,
+    "affectlens.batch": APPS,  # affectlens batch: the driver, its engines and workers (on top of the pipeline)
 }
 # The only modules that may import torch (training, and the network definitions that training and export use).
 TORCH_ALLOWED = ("affectlens.train", "affectlens.models.architectures", "affectlens.models.multitask",

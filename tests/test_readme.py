@@ -34,3 +34,15 @@ def test_readme_stream_example_runs_its_own_stage():
     assert [line.split()[0] for line in lines] == ["0", "24", "48"]  # frames 0, 24, 48 of the 72-frame clip
     assert all(float(line.split()[1]) > 0 for line in lines)  # the stage's output reached the record
     assert "'happy'" in lines[-1]  # the man smiles by the end of the clip
+
+
+def test_readme_dataframe_example_runs():
+    text = (REPO / "README.md").read_text()
+    section = re.search(r"### Records as dataframes.*?```python\n(.*?)```", text, re.S)
+    proc = subprocess.run(
+        [sys.executable, "-c", section.group(1)], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    first, second = proc.stdout.splitlines()
+    assert first.startswith("71 face rows, 1 track(s); happy at the end"), first  # 72 frames, the first has no face
+    assert "'happy'" in second

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-__all__ = ["EMOTIONS", "Faces", "Frame", "FrameResult", "__version__", "canonical_emotion"]
+__all__ = ["EMOTIONS", "Faces", "Frame", "FrameResult", "__version__", "canonical_emotion", "read_records"]
 
 # Imported on first use (PEP 562), so that `import affectlens.cli` does not load numpy: the CLI must be able to take
 # Ctrl-C cleanly from its first moment, and it installs its handlers only once its module is imported.
@@ -21,6 +21,7 @@ _LAZY = {
     "FrameResult": "affectlens.core",
     "EMOTIONS": "affectlens.emotions",
     "canonical_emotion": "affectlens.emotions",
+    "read_records": "affectlens.records",  # pandas/polars/pyarrow only when called
 }
 
 

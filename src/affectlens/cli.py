@@ -182,6 +182,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--csv-empty-frames", action="store_true", help="also a CSV row (face columns empty) for frames without faces"
     )
     analyze.add_argument("--json", metavar="FILE", help="a JSON array of the per-frame records")
+    analyze.add_argument(
+        "--parquet",
+        metavar="DIR",
+        help="the CSV's rows as a Parquet dataset folder (DIR/part-*.parquet; needs the [data] extra); "
+        "affectlens.read_records(DIR) reads it",
+    )
+    analyze.add_argument(
+        "--video-id", metavar="NAME", help="an id that every record carries as `video` (JSONL, CSV, Parquet)"
+    )
     analyze.add_argument("--metrics", metavar="FILE", help="per-second fps, CPU %%, RSS MB and faces (CSV)")
     analyze.add_argument(
         "--show",
@@ -294,6 +303,43 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--int8", metavar="FILE", help="INT8 ONNX, statically quantised (needs --onnx)")
     export.add_argument("--calibration", metavar="YAML", help="training config whose dataset calibrates --int8")
     export.set_defaults(func=cmd_export)
+
+    batch = verbs.add_parser(
+        "batch", help="analyse many videos into one folder: resumable, on every core or a Ray cluster"
+    )
+    batch.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="video files, folders (searched with subfolders for .mp4 .m4v .mov .avi .mkv), or .txt files listing "
+        "one path or URL per line",
+    )
+    batch.add_argument("--out", required=True, metavar="DIR", help="output folder (created; reused to resume)")
+    batch.add_argument("--engine", choices=("local", "ray"), default="local", help="local processes or Ray")
+    batch.add_argument(
+        "--workers", type=int, metavar="N", help="worker processes (local) or Ray actors (default: one per core)"
+    )
+    batch.add_argument("--address", metavar="HOST:PORT", help="join this Ray cluster (--engine ray; default: local)")
+    batch.add_argument("--force", action="store_true", help="redo every video, also those finished before")
+    batch.add_argument("--every", type=int, default=1, metavar="N", help="analyse every N-th frame")
+    batch.add_argument("--model", metavar="ONNX", help=MODEL_HELP)
+    batch.add_argument("--detector", default="mediapipe", help="face detector (see `affectlens info`)")
+    batch.add_argument("--min-confidence", type=float, default=0.5, help="minimum face detection score [0, 1]")
+    batch.add_argument("--no-smoothing", action="store_true", help="report raw per-frame emotions")
+    batch.add_argument("--video", action="store_true", help="also write videos/<id>/annotated.mp4")
+    batch.add_argument("--jsonl", action=argparse.BooleanOptionalAction, default=True, help="videos/<id>/records.jsonl")
+    batch.add_argument(
+        "--parquet", action=argparse.BooleanOptionalAction, default=True, help="records/<id>/part-*.parquet"
+    )
+    batch.add_argument(
+        "--overlap",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="in each worker, detect the next frame on a second thread while one is classified (default: only "
+        "when there are fewer workers than cores)",
+    )
+    batch.add_argument("--no-progress", action="store_true", help="no progress bars")
+    batch.set_defaults(func=cmd_batch)
     return parser
 
 
@@ -310,6 +356,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         raise CliError(f"--smoothing {args.smoothing} smooths each face over time, {off} turns that off: give one")
     if args.csv_empty_frames and not args.csv:
         raise CliError("--csv-empty-frames needs --csv FILE")
+    if args.video_id is not None and not args.video_id.strip():
+        raise CliError("--video-id needs a non-empty NAME")
+    if args.parquet:
+        from affectlens.io.parquet_sink import require_pyarrow
+
+        require_pyarrow("--parquet")  # before the models load
     config = AnalyzerConfig(
         detector=args.detector,
         min_confidence=args.min_confidence,
@@ -329,6 +381,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     overlay = _overlay(args.draw, args.output or args.show)
     outputs = {"--output": args.output, "--jsonl": args.jsonl, "--csv": args.csv, "--json": args.json}
     inputs = [p for p in (args.source, args.model) if p and os.path.exists(p)]  # never overwritten by an output
+    outputs["--parquet"] = args.parquet  # a folder: it never replaces an input, nor is one
     check_outputs({**outputs, "--metrics": args.metrics}, inputs, stdout_ok=("--jsonl", "--csv"))
     with ExitStack() as stack:
         opened = open_source(spec, mode=args.mode, recursive=args.recursive)  # fails before any output file exists
@@ -347,6 +400,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             )
         if args.json:
             sinks.append(stack.enter_context(JsonArraySink(args.json)))
+        if args.parquet:
+            from affectlens.io.parquet_sink import ParquetSink
+
+            sinks.append(stack.enter_context(ParquetSink(args.parquet, labels=analyzer.labels)))
         if args.metrics:
             sinks.append(stack.enter_context(MetricsSink(args.metrics)))
         annotated: list[Any] = []
@@ -365,6 +422,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             show=args.show,
             screenshot_dir=args.screenshot_dir,
             overlay=overlay,
+            video_id=args.video_id,
         )
 
     print(
@@ -433,6 +491,53 @@ def _output_kind(path: str, source: Any) -> str:
         f"--output {path}: {suffix} is neither a video ({videos}) nor an image ({images}); "
         + ("or give a folder for one image per input" if stills else "give a video file")
     )
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    """``affectlens batch``: exit 0 when every video is done (or was), 1 when some failed (named), 2 on bad input."""
+    from affectlens.batch import BatchOptions, run_batch
+    from affectlens.batch.engines import default_workers
+    from affectlens.pipeline import AnalyzerConfig
+
+    workers = args.workers if args.workers is not None else default_workers()
+    if workers < 1:
+        raise CliError(f"--workers must be at least 1, got {workers}")
+    if args.address and args.engine != "ray":
+        raise CliError("--address joins a Ray cluster: add --engine ray")
+    overlap = args.overlap if args.overlap is not None else workers < default_workers()
+    config = AnalyzerConfig(
+        detector=args.detector,
+        min_confidence=args.min_confidence,
+        model=args.model,
+        every=args.every,
+        smoothing=not args.no_smoothing,
+        model_threads=1,
+        overlap=overlap,
+    )
+    options = BatchOptions(config=config, jsonl=args.jsonl, parquet=args.parquet, video=args.video)
+    result = run_batch(
+        args.inputs,
+        args.out,
+        options,
+        engine=args.engine,
+        workers=args.workers,
+        address=args.address,
+        force=args.force,
+        progress=not args.no_progress,
+    )
+    done, skipped, failed = result.count("done"), result.count("skipped"), result.failed
+    rate = result.frames / result.seconds if result.seconds > 0 else 0.0
+    print(
+        f"batch: {done} analysed, {skipped} skipped (finished before), {len(failed)} failed of {len(result.rows)} "
+        f"videos; {result.frames_analyzed} frames analysed ({result.frames} decoded) in {result.seconds:.1f} s, "
+        f"{rate:.1f} frames/s; wrote {result.summary_path}",
+        file=sys.stderr,
+    )
+    if failed:
+        names = ", ".join(f"{row['id']} ({row.get('error')})" for row in failed)
+        print(f"affectlens: error: {len(failed)} of {len(result.rows)} videos failed: {names}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -542,16 +542,18 @@ class FrameResult:
     def to_record(self) -> dict[str, Any]:
         """The JSONL record of this frame (see README, "Records").
 
-        Keys, in order: ``schema`` (:data:`SCHEMA_VERSION`), ``frame``, ``timestamp_ms``, ``file`` (only for stills,
+        Keys, in order: ``schema`` (:data:`SCHEMA_VERSION`), ``video`` (only when ``frame.source`` has one: the video
+        id that ``Analyzer.run(..., video_id=...)`` and ``affectlens batch`` set), ``frame``, ``timestamp_ms``,
+        ``file`` (only for stills,
         from ``frame.source["file"]``: the image's path relative to the folder, or its name), ``scene_cut``,
         ``faces``, ``persons`` (only when there are some), ``outputs`` (always; ``{}`` when no stage wrote one),
         ``timings_ms``.
         """
-        record: dict[str, Any] = {
-            "schema": SCHEMA_VERSION,
-            "frame": self.frame.index,
-            "timestamp_ms": round(float(self.frame.timestamp_ms), 3),
-        }
+        record: dict[str, Any] = {"schema": SCHEMA_VERSION}
+        if "video" in self.frame.source:
+            record["video"] = self.frame.source["video"]
+        record["frame"] = self.frame.index
+        record["timestamp_ms"] = round(float(self.frame.timestamp_ms), 3)
         if "file" in self.frame.source:
             record["file"] = self.frame.source["file"]
         record["scene_cut"] = bool(self.scene_cut)

@@ -30,7 +30,7 @@ from collections.abc import Generator, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -48,6 +48,9 @@ from affectlens.stages import (
     guarded,
 )
 from affectlens.track.smoothing import label_frame
+
+if TYPE_CHECKING:
+    from affectlens.records import VideoRecords
 
 BUILTIN_STEPS = ("cut", "detect", "track", "emotion", "smooth", "engagement")
 """The built-in steps, in order; with ``total`` and ``latency`` these names are reserved in ``timings_ms``."""
@@ -521,6 +524,7 @@ class Analyzer:
         progress: bool = False,
         source_mode: str | None = None,
         recursive: bool = False,
+        video_id: str | None = None,
     ) -> Generator[FrameResult, None, None]:
         """Analyse every ``config.every``-th frame of ``source`` and yield the results in frame order.
 
@@ -540,6 +544,7 @@ class Analyzer:
             source_mode: ``"file"`` or ``"live"`` for a source given as a path/URL/camera index (see
                 :func:`affectlens.io.open_source`).
             recursive: for a folder given by path, also read its subfolders.
+            video_id: an id set as ``frame.source["video"]`` on every frame, so that records carry it (``video``).
 
         Yields:
             One :class:`FrameResult` per analysed frame (and per skipped one with ``every_frame``); ``timings_ms``
@@ -566,6 +571,8 @@ class Analyzer:
             last: FrameResult | None = None  # the latest finished analysed frame
             for frame in frames:
                 interrupts.check()  # a Ctrl-C held back (or swallowed by a library) stops here
+                if video_id is not None:
+                    frame.source = {**frame.source, "video": video_id}  # a copy: sources may share one dict
                 analysed = frame.index % every == 0 or (last is None and pending is None)
                 if mode.sequential:
                     self.cuts.observe(frame)  # every decoded frame, so that `every` causes no false cut
@@ -620,6 +627,7 @@ class Analyzer:
         screenshot_dir: str | Path = ".",
         overlay: Any = None,
         running_mode: RunningMode | str | None = None,
+        video_id: str | None = None,
     ) -> RunSummary:
         """Analyse every frame (every ``config.every``-th) of ``source`` and hand each result to the sinks.
 
@@ -641,6 +649,7 @@ class Analyzer:
             overlay: the :class:`affectlens.render.Overlay` that draws on annotated and shown frames (e.g.
                 ``Overlay.from_draw("boxes,labels")``); None = a default one.
             running_mode: the :class:`~affectlens.stages.RunningMode` (None: from the source, see :meth:`stream`).
+            video_id: an id that every record carries as ``video`` (``frame.source["video"]``; see :meth:`stream`).
 
         Returns:
             A :class:`RunSummary`. Ctrl-C (or SIGTERM under the CLI) stops the run cleanly between frames:
@@ -670,7 +679,9 @@ class Analyzer:
         summary = RunSummary()
         fps_meter = _FpsMeter()
         started = time.perf_counter()
-        results = self.stream(opened if opened is not None else source, running, every_frame=True, progress=progress)
+        results = self.stream(
+            opened if opened is not None else source, running, every_frame=True, progress=progress, video_id=video_id
+        )
         with interrupts.stop_on_signals((signal.SIGINT,)):  # no-op under the CLI, which handles SIGTERM too
             try:
                 for result in results:
@@ -714,6 +725,26 @@ class Analyzer:
                         summary.warning = opened.error
                 summary.interrupted = summary.interrupted or interrupts.received() is not None
         return summary
+
+    def analyze_video(self, source: str | Path | int | Iterable[Frame], **run_kwargs: Any) -> VideoRecords:
+        """Analyse a whole video (or any source :meth:`run` takes) and keep its records, not its images.
+
+        Args:
+            source: as for :meth:`run`.
+            run_kwargs: keywords of :meth:`run` (``video_id``, ``progress``, ``mode``...); ``sinks`` are given the
+                results too.
+
+        Returns:
+            A :class:`~affectlens.records.VideoRecords`: ``records`` (the JSONL records, as dicts), ``summary`` (the
+            :class:`RunSummary`), ``.to_pandas()`` / ``.to_polars()`` (one row per face per frame, as
+            :func:`affectlens.read_records` reads the run's JSONL).
+        """
+        from affectlens.records import RecordCollector, VideoRecords
+
+        collector = RecordCollector()
+        sinks = [*run_kwargs.pop("sinks", ()), collector]
+        summary = self.run(source, sinks, **run_kwargs)
+        return VideoRecords(collector.records, summary)
 
 
 def mode_of(source: Any) -> RunningMode:

@@ -1,4 +1,5 @@
-"""Frame sources (files, cameras, streams, images, folders) and record sinks (JSONL, CSV, JSON, video, metrics).
+"""Frame sources (files, cameras, streams, images, folders) and record sinks (JSONL, CSV, JSON, Parquet, video,
+metrics).
 
 from affectlens.io import JsonlSink, open_source
 
@@ -7,7 +8,7 @@ with open_source("video.mp4") as source, JsonlSink("out.jsonl") as sink:
         sink.write(analyze(frame))
 """
 
-from affectlens.io.errors import AffectlensIOError, SinkError, SourceError
+from affectlens.io.errors import AffectlensIOError, ExtraMissingError, RecordsError, SinkError, SourceError
 from affectlens.io.image_sink import ImageSink
 from affectlens.io.image_source import read_image
 from affectlens.io.sinks import (
@@ -15,6 +16,7 @@ from affectlens.io.sinks import (
     JsonArraySink,
     JsonlSink,
     MetricsSink,
+    ParquetSink,
     Sink,
     SinkSet,
     VideoSink,
@@ -27,12 +29,15 @@ __all__ = [
     "AffectlensIOError",
     "CaptureSource",
     "CsvSink",
+    "ExtraMissingError",
     "FrameSource",
     "ImageSink",
     "ImageSource",
     "JsonArraySink",
     "JsonlSink",
     "MetricsSink",
+    "ParquetSink",
+    "RecordsError",
     "Sink",
     "SinkError",
     "SinkSet",

@@ -16,3 +16,11 @@ class SourceError(AffectlensIOError):
 
 class SinkError(AffectlensIOError):
     """An output cannot be written: missing directory, permission denied, disk full, no video codec."""
+
+
+class ExtraMissingError(AffectlensIOError, ImportError):
+    """A feature needs an optional dependency that is not installed; the message names the ``pip install`` command."""
+
+
+class RecordsError(AffectlensIOError, ValueError):
+    """Records cannot be read as a table: unknown format, empty folder, a file that is not affectlens records."""

@@ -6,50 +6,19 @@ import csv
 import io
 import json
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from affectlens.core import FrameResult
+from affectlens.io import table
 from affectlens.io.errors import SinkError
 from affectlens.io.file_sink import FileSink
+from affectlens.io.table import csv_cell, flatten_record, record_json
+
+__all__ = ["CsvSink", "JsonArraySink", "JsonlSink", "flatten_record", "read_jsonl", "record_json"]
 
 log = logging.getLogger(__name__)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"a record field of type {type(value).__name__} is not JSON serializable")
-
-
-def _finite(value: Any) -> Any:
-    """``value`` with NaN/inf replaced by None, recursively (JSON has no NaN)."""
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _finite(value.tolist())
-    return value
-
-
-def record_json(record: dict[str, Any]) -> str:
-    """One record as compact, strictly valid JSON (numpy values converted, NaN/inf written as null)."""
-    options: dict[str, Any] = {"ensure_ascii": False, "separators": (",", ":"), "default": _json_default}
-    try:
-        return json.dumps(record, allow_nan=False, **options)
-    except ValueError:  # a NaN somewhere (e.g. valence of a model without a VA head): rare, so fix it up only then
-        return json.dumps(_finite(record), allow_nan=False, **options)
 
 
 class JsonlSink(FileSink):
@@ -119,39 +88,6 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
 
 
 # -- CSV -------------------------------------------------------------------------------------------------------------
-def _cell(value: Any) -> Any:
-    """A record value as a CSV cell: None/NaN/inf empty, booleans and lists as JSON, the rest as it is."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (float, np.floating)):
-        return repr(float(value)) if math.isfinite(value) else ""
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return record_json(_finite(value))
-    return value
-
-
-def flatten_record(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A JSON-ready record (or face record) as flat CSV columns -> values, in the record's order.
-
-    The flattening rule of :class:`CsvSink`: nested objects join their keys with ``_`` (``raw.emotion`` ->
-    ``raw_emotion``, ``timings_ms.total`` -> ``timings_ms_total``); ``probs`` is written ``p`` (``probs.happy`` ->
-    ``p_happy``, ``raw.probs.happy`` -> ``raw_p_happy``) and ``bbox`` as ``x1, y1, x2, y2``; other lists stay one
-    cell of JSON text. A face list (``faces``) is not flattened here: it becomes one row per face.
-    """
-    flat: dict[str, Any] = {}
-    for key, value in record.items():
-        name = prefix + ("p" if key == "probs" else key)
-        if key == "bbox" and isinstance(value, (list, tuple)) and len(value) == 4:
-            flat.update(zip((prefix + c for c in ("x1", "y1", "x2", "y2")), value, strict=True))
-        elif isinstance(value, dict):
-            flat.update(flatten_record(value, name + "_"))
-        else:
-            flat[name] = value
-    return flat
-
-
 class CsvSink(FileSink):
     """The JSONL records as CSV: one row per face per frame, the same fields flattened (see :func:`flatten_record`).
 
@@ -171,23 +107,10 @@ class CsvSink(FileSink):
     out with one warning: the JSONL has it.
     """
 
-    FRAME_COLUMNS = ("frame", "timestamp_ms")
-    FACE_COLUMNS = (
-        "face",
-        "track_id",
-        "x1",
-        "y1",
-        "x2",
-        "y2",
-        "score",
-        "emotion",
-        "confidence",
-        "valence",
-        "arousal",
-        "engagement",
-    )
-    RAW_COLUMNS = ("raw_emotion", "raw_valence", "raw_arousal")
-    TIMING_STAGES = ("cut", "detect", "track", "emotion", "smooth", "engagement", "total", "latency")
+    FRAME_COLUMNS = table.FRAME_COLUMNS
+    FACE_COLUMNS = table.FACE_COLUMNS
+    RAW_COLUMNS = table.RAW_COLUMNS
+    TIMING_STAGES = table.TIMING_STAGES
     """The built-in steps' ``timings_ms`` keys (``affectlens.pipeline.RESERVED_NAMES``, which io may not import;
     tests/test_csv_sink.py checks they agree), always in the header whichever the first frame has."""
 
@@ -195,10 +118,21 @@ class CsvSink(FileSink):
         super().__init__(path)
         self._buffer = io.StringIO()  # rows are formatted here, then written and flushed by FileSink._emit
         self._writer = csv.writer(self._buffer, lineterminator="\n")
-        self.labels: tuple[str, ...] | None = tuple(labels) if labels is not None else None
-        self.empty_frames = empty_frames
-        self.columns: tuple[str, ...] | None = None
-        self._left_out: set[str] = set()
+        self._table = table.FaceRows(labels, empty_frames, where=str(self.path), fixed_by="the CSV header")
+
+    @property
+    def labels(self) -> tuple[str, ...] | None:
+        """The labels of the ``p_`` columns (None until the first frame, unless given)."""
+        return self._table.labels
+
+    @property
+    def empty_frames(self) -> bool:
+        return self._table.empty_frames
+
+    @property
+    def columns(self) -> tuple[str, ...] | None:
+        """The header's columns (None until the first frame)."""
+        return self._table.columns
 
     @classmethod
     def header(
@@ -209,32 +143,8 @@ class CsvSink(FileSink):
         heads: Mapping[str, Sequence[str]] | None = None,
     ) -> tuple[str, ...]:
         """The columns for ``labels``, extra frame-level fields, timing stages and other heads' labels (see the class
-        docstring)."""
-        head_columns = [
-            column
-            for name, names in (heads or {}).items()
-            for column in (f"heads_{name}_label", *(f"heads_{name}_p_{label}" for label in names))
-        ]
-        return (
-            *cls.FRAME_COLUMNS,
-            *frame_fields,
-            *cls.FACE_COLUMNS,
-            *(f"p_{label}" for label in labels),
-            *cls.RAW_COLUMNS,
-            *(f"raw_p_{label}" for label in labels),
-            *head_columns,
-            *(f"timings_ms_{stage}" for stage in timings),
-        )
-
-    def _write_header(
-        self, frame: dict[str, Any], labels: tuple[str, ...], heads: dict[str, tuple[str, ...]] | None = None
-    ) -> None:
-        self.labels = labels
-        extra = [c for c in frame if c not in self.FRAME_COLUMNS and not c.startswith("timings_ms_")]
-        stages = [c.removeprefix("timings_ms_") for c in frame if c.startswith("timings_ms_")]
-        timings = list(dict.fromkeys([*self.TIMING_STAGES, *stages]))
-        self.columns = self.header(labels, extra, timings, heads)
-        self._rows([list(self.columns)])
+        docstring and :func:`affectlens.io.table.header`)."""
+        return table.header(labels, frame_fields, timings, heads)
 
     def _rows(self, rows: list[list[Any]]) -> None:
         self._buffer.seek(0)
@@ -243,29 +153,15 @@ class CsvSink(FileSink):
         self._emit(self._buffer.getvalue())
 
     def write(self, result: FrameResult) -> None:
-        record = result.to_record()
-        faces = record.pop("faces")
-        frame = flatten_record(record)
-        if self.columns is None:
-            labels = self.labels if self.labels is not None else result.faces.labels
-            self._write_header(frame, labels, getattr(result.faces, "head_labels", None))
-        assert self.columns is not None
-        flat_faces = [{**frame, "face": i, **flatten_record(face)} for i, face in enumerate(faces)]
-        if not flat_faces and self.empty_frames:
-            flat_faces = [frame]
-        if flat_faces:
-            unknown = {key for row in flat_faces for key in row} - set(self.columns) - self._left_out
-            if unknown:
-                self._left_out |= unknown
-                log.warning(
-                    "%s: field(s) %s are not in the CSV header (fixed at the first frame) and are left out; the JSONL "
-                    "has them",
-                    self.path,
-                    ", ".join(sorted(unknown)),
-                )
-            self._rows([[_cell(row.get(column)) for column in self.columns] for row in flat_faces])
+        fresh = self._table.columns is None
+        rows = self._table.rows(result.to_record(), result.faces.labels, getattr(result.faces, "head_labels", None))
+        columns = self._table.columns
+        assert columns is not None
+        lines = [[csv_cell(row.get(column)) for column in columns] for row in rows]
+        if fresh or lines:
+            self._rows([list(columns), *lines] if fresh else lines)
         self.frames_written += 1
 
     def _finish(self) -> None:
-        if self.columns is None:
-            self._write_header({}, self.labels or ())
+        if self._table.columns is None:
+            self._rows([list(self._table.fix({}))])

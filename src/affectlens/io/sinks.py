@@ -1,4 +1,4 @@
-"""Record sinks: JSONL, CSV, JSON array, annotated video and a per-second metrics log.
+"""Record sinks: JSONL, CSV, JSON array, Parquet dataset folder, annotated video and a per-second metrics log.
 
     from affectlens.io import CsvSink, JsonlSink, SinkSet
 
@@ -25,6 +25,7 @@ from affectlens.io.errors import SinkError
 from affectlens.io.file_sink import FileSink, Sink
 from affectlens.io.image_sink import ImageSink, is_image_path
 from affectlens.io.metrics_sink import MetricsSink
+from affectlens.io.parquet_sink import ParquetSink
 from affectlens.io.record_sinks import CsvSink, JsonArraySink, JsonlSink, read_jsonl, record_json
 from affectlens.io.video_sink import VIDEO_FOURCC, VideoSink
 
@@ -35,6 +36,7 @@ __all__ = [
     "JsonArraySink",
     "JsonlSink",
     "MetricsSink",
+    "ParquetSink",
     "Sink",
     "SinkSet",
     "VideoSink",

@@ -1,0 +1,70 @@
+"""``affectlens batch --engine ray`` (issue 13) on a local Ray instance (``ray.init(num_cpus=2)``, offline): the same
+outputs, resume and failure handling as the local engine."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from test_batch import CLIPS, batch, cut_clip, records, run_killed_then_rerun, summary
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def clips(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("clips")
+    for name, frames in CLIPS.items():
+        cut_clip(shared_data / "videos" / name, folder / Path(name).with_suffix(".mp4").name, frames)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_batch_writes_everything_and_skips_finished(
+    local_ray: None, clips: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for clip in clips.iterdir():
+        os.symlink(clip, inputs / clip.name)
+    (inputs / "corrupt.mp4").write_bytes(b"not a video " * 100)
+    out = tmp_path / "out"
+    assert batch(str(inputs), "--out", str(out), "--engine", "ray") == 1
+    assert "1 of 4 videos failed: corrupt" in capsys.readouterr().err
+    rows = summary(out)
+    assert rows["corrupt"]["status"] == "failed"
+    workers = set()
+    for name, frames in CLIPS.items():
+        row = rows[Path(name).stem]
+        assert (row["status"], row["frames"], row["frames_analyzed"]) == ("done", frames, frames)
+        assert len(records(out, row["id"])) == frames
+        assert (out / "videos" / row["id"] / "timeline.png").is_file()
+        workers.add(row["worker"])
+    assert str(os.getpid()) not in {w.rsplit(":", 1)[1] for w in workers}  # analysed in actors, not the driver
+    assert ray.is_initialized()  # a Ray the caller started is left running
+
+    os.unlink(inputs / "corrupt.mp4")
+    assert batch(str(inputs), "--out", str(out), "--engine", "ray") == 0
+    assert {r["status"] for r in summary(out).values()} == {"skipped"}
+    assert "0 frames analysed" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ray_batch_killed_then_rerun(clips: Path, tmp_path: Path):
+    """The CLI starts (and ends) its own local Ray instance here. The actors die with the driver; two agents of Ray
+    itself (DashboardAgent, RuntimeEnvAgent) outlive a SIGKILLed driver, which the process-group kill ends."""
+    run_killed_then_rerun(clips, tmp_path, "--engine", "ray", workers_named="RayVideoWorker")
