@@ -68,3 +68,43 @@ def test_ray_batch_killed_then_rerun(clips: Path, tmp_path: Path):
     """The CLI starts (and ends) its own local Ray instance here. The actors die with the driver; two agents of Ray
     itself (DashboardAgent, RuntimeEnvAgent) outlive a SIGKILLed driver, which the process-group kill ends."""
     run_killed_then_rerun(clips, tmp_path, "--engine", "ray", workers_named="RayVideoWorker")
+
+
+@pytest.mark.slow
+def test_an_address_that_answers_but_is_not_ray_gives_one_line(clips: Path, tmp_path: Path):
+    """A port that takes connections but speaks no Ray (here: closes them at once): ray.init retries for minutes (it
+    hung for over 4 here) and its C++ client logs a line per retry; the wait is bounded and the user sees one line."""
+    import socket
+    import subprocess
+    import sys
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    stop = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+                connection.close()
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        command = [sys.executable, "-m", "affectlens.cli", "batch", str(clips), "--out", str(tmp_path / "out")]
+        command += ["--engine", "ray", "--address", f"127.0.0.1:{port}", "--no-progress"]
+        env = {**os.environ, "AFFECTLENS_RAY_INIT_TIMEOUT_S": "10"}
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"affectlens: error: cannot reach the Ray cluster at 127.0.0.1:{port}"), lines[0]
+    assert "no answer from Ray within 10 s" in lines[0]

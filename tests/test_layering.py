@@ -33,6 +33,7 @@ LAYERS: dict[str, int] = {
     "affectlens.calibration": CORE,
     "affectlens.metrics": CORE,
     "affectlens.plots": CORE,
+    "affectlens.native_logs": CORE,
     # model input: turn frames and faces into what a model's cfg asks for (read the cfg, never the models package)
     "affectlens.preprocess": MODEL_INPUT,
     "affectlens.align": MODEL_INPUT,

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import subprocess
+import sys
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,10 +25,15 @@ from affectlens.batch.inputs import VideoInput
 from affectlens.batch.job import describe
 from affectlens.batch.options import BatchOptions
 from affectlens.batch.summary import base_row
+from affectlens.native_logs import native_stderr_silenced
 
 INSTALL = "pip install 'affectlens[scale]'"
 #: Seconds to wait for a TCP connection to ``--address`` before saying the cluster is unreachable.
 CONNECT_TIMEOUT_S = 5.0
+#: Environment variable: seconds to wait for ``ray.init`` (default :data:`RAY_INIT_TIMEOUT_S`).
+CONNECT_TIMEOUT_VARIABLE = "AFFECTLENS_RAY_INIT_TIMEOUT_S"
+#: Seconds to wait for ``ray.init`` to join a cluster (3-8 s when it works).
+RAY_INIT_TIMEOUT_S = 60.0
 
 
 class RayVideoWorker:
@@ -75,6 +82,48 @@ def check_reachable(address: str) -> None:
         ) from None
 
 
+def connect_timeout_s() -> float:
+    """Seconds to wait for ``ray.init`` to join a cluster: ``$AFFECTLENS_RAY_INIT_TIMEOUT_S`` when set to a positive
+    number, else :data:`RAY_INIT_TIMEOUT_S`."""
+    text = os.environ.get(CONNECT_TIMEOUT_VARIABLE, "")
+    try:
+        value = float(text)
+    except ValueError:
+        return RAY_INIT_TIMEOUT_S
+    return value if value > 0 else RAY_INIT_TIMEOUT_S
+
+
+_PROBE = (
+    "import sys, ray; ray.init(address=sys.argv[1], include_dashboard=False, logging_level='ERROR', "
+    "log_to_driver=False); ray.shutdown()"
+)
+
+
+def probe_cluster(address: str) -> None:
+    """Join the cluster at ``address`` once from a child process, within :func:`connect_timeout_s`.
+
+    On an address whose port answers but is not Ray's, ``ray.init`` retries for minutes (it hung for over 4 here)
+    while its C++ client logs a line per retry; in a child process the wait can be bounded and the lines dropped.
+
+    Raises:
+        RuntimeError: no answer within the time, or Ray refused (one line).
+    """
+    timeout = connect_timeout_s()
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-c", _PROBE, address], capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(
+            f"cannot reach the Ray cluster at {address}: no answer from Ray within {timeout:g} s (is it the address "
+            f"of a Ray head, port 6379 by default? ${CONNECT_TIMEOUT_VARIABLE} sets the wait)"
+        ) from None
+    if probe.returncode != 0:
+        errors = [line for line in probe.stderr.splitlines() if line.strip() and not line.startswith((" ", "["))]
+        reason = errors[-1].split(": ", 1)[-1] if errors else f"exit code {probe.returncode}"
+        raise RuntimeError(f"cannot reach the Ray cluster at {address}: {reason}")
+
+
 def connect(address: str | None, workers: int | None) -> tuple[Any, bool]:
     """``(ray, started)``: Ray initialised for this batch; ``started`` when this call started it (then the engine
     shuts it down at the end).
@@ -86,13 +135,17 @@ def connect(address: str | None, workers: int | None) -> tuple[Any, bool]:
     if ray.is_initialized():
         return ray, False
     kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": "ERROR", "log_to_driver": False}
+    if address:
+        kwargs["address"] = address
+    else:
+        kwargs["num_cpus"] = workers or default_workers()
+    where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+    if address:
+        probe_cluster(address)
     try:
-        if address:
-            ray.init(address=address, **kwargs)
-        else:
-            ray.init(num_cpus=workers or default_workers(), **kwargs)
+        with native_stderr_silenced():  # Ray's C++ client logs every retry on stderr
+            ray.init(**kwargs)
     except (ConnectionError, TimeoutError) as error:
-        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise RuntimeError(f"cannot reach {where}: {str(error).strip().splitlines()[0]}") from None
     return ray, True
 

@@ -27,11 +27,8 @@ boxes and keypoints are mapped back to frame pixels and duplicates across tiles 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib.util
-import os
-from collections.abc import Iterator
 from typing import Any, Literal
 
 import cv2
@@ -40,6 +37,7 @@ import numpy as np
 from affectlens.core import NUM_KEYPOINTS, Faces
 from affectlens.detect.base import DetectorBase, check_image, make_faces, overlap_with_any, register_detector
 from affectlens.detect.tiling import detect_in_tiles, merge_detections, parse_tiles, tile_plan, tiles_across
+from affectlens.native_logs import native_stderr_silenced
 
 MEDIAPIPE_INSTALL = "pip install mediapipe==0.10.21"
 _GRAPHS = {
@@ -160,7 +158,7 @@ class BlazeFaceDetector(DetectorBase):
     def _graph(self, model: Literal["short", "full"]) -> _BlazeFaceGraph:
         graph = self._graphs.get(model)
         if graph is None:
-            with _native_stderr_silenced():
+            with native_stderr_silenced():
                 graph = _BlazeFaceGraph(model, self.min_confidence)
                 graph.run(np.zeros((64, 64, 3), np.uint8))  # warm-up: start-up costs and logs happen here
             self._graphs[model] = graph
@@ -222,31 +220,6 @@ class BlazeFaceDetector(DetectorBase):
         graphs, self._graphs = self._graphs, {}
         for graph in graphs.values():
             graph.close()
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """Silence file descriptor 2 while MediaPipe starts a graph.
-
-    Its C++ side prints INFO/WARNING lines there at start-up (XNNPACK delegate, feedback tensors, absl) that no
-    environment variable turns off and that tell a user nothing. Python exceptions are unaffected;
-    AFFECTLENS_DEBUG=1 keeps the lines.
-    """
-    if os.environ.get("AFFECTLENS_DEBUG"):
-        yield
-        return
-    import sys
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 _HINT = f"the mediapipe face detectors need MediaPipe 0.10.21: {MEDIAPIPE_INSTALL}"
