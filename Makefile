@@ -14,7 +14,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
-	$(VENV)/bin/python -m pip install -q -e ".[train,data,scale,dev]"
+	$(VENV)/bin/python -m pip install -q -e ".[train,data,scale,server,dev]"
 	touch $(STAMP)
 
 demo: setup

@@ -55,6 +55,7 @@ LAYERS: dict[str, int] = {
     "affectlens.train": APPS,
     "affectlens.apps": APPS,
     "affectlens.batch": APPS,  # affectlens batch: the driver, its engines and workers (on top of the pipeline)
+    "affectlens.server": APPS,  # affectlens serve: the HTTP API (on top of the pipeline)
 }
 # The only modules that may import torch (training, and the network definitions that training and export use).
 TORCH_ALLOWED = ("affectlens.train", "affectlens.models.architectures", "affectlens.models.multitask",

@@ -1,4 +1,4 @@
-"""``affectlens <verb>``: analyze, evaluate, report, info, train, export.
+"""``affectlens <verb>``: analyze, evaluate, report, info, train, export, batch, serve.
 
 Parsing and messages only; the work lives in the library. Bad input ends with one line on stderr and exit code 2; an
 unexpected exception (a bug, see :func:`is_bad_input`) with one line that says so and exit code 1 (set
@@ -340,6 +340,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("--no-progress", action="store_true", help="no progress bars")
     batch.set_defaults(func=cmd_batch)
+
+    serve = verbs.add_parser("serve", help="the HTTP API: images, video jobs, live frames (needs the [server] extra)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    serve.add_argument("--port", type=int, default=8000, help="TCP port")
+    serve.add_argument("--workers", type=int, default=1, metavar="N", help="analyzer threads (one per core)")
+    serve.add_argument("--queue-size", type=int, default=8, metavar="N", help="requests waiting beyond the workers")
+    serve.add_argument("--store", default="affectlens-jobs", metavar="DIR", help="job store folder (kept across runs)")
+    serve.add_argument("--api-key", metavar="KEY", help="required key (default: $AFFECTLENS_API_KEY; none: open)")
+    serve.add_argument("--max-upload-mb", type=float, default=200.0, metavar="N", help="largest upload (MB)")
+    serve.add_argument("--max-video-s", type=float, default=600.0, metavar="N", help="longest video (seconds)")
+    serve.add_argument("--model", metavar="ONNX", help=MODEL_HELP)
+    serve.add_argument("--detector", default="mediapipe", help="face detector (see `affectlens info`)")
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 
@@ -537,6 +550,41 @@ def cmd_batch(args: argparse.Namespace) -> int:
         names = ", ".join(f"{row['id']} ({row.get('error')})" for row in failed)
         print(f"affectlens: error: {len(failed)} of {len(result.rows)} videos failed: {names}", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from importlib.util import find_spec
+
+    missing = [name for name in ("fastapi", "uvicorn", "multipart") if find_spec(name) is None]
+    if missing:
+        extra = f"serve needs the [server] extra ({', '.join(missing)} missing)"
+        raise CliError(f"{extra}: pip install 'affectlens[server]'")
+    if not 0 < args.port < 65536:
+        raise CliError(f"--port must be in 1..65535, got {args.port}")
+    if args.max_upload_mb <= 0 or args.max_video_s <= 0:
+        raise CliError("--max-upload-mb and --max-video-s must be > 0")
+    import uvicorn
+
+    from affectlens.pipeline import AnalyzerConfig
+    from affectlens.server.app import ServerSettings, create_app
+
+    settings = ServerSettings(
+        store=Path(args.store),
+        workers=args.workers,
+        queue_size=args.queue_size,
+        api_key=args.api_key or os.environ.get("AFFECTLENS_API_KEY") or None,
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_video_s=args.max_video_s,
+        config=AnalyzerConfig(detector=args.detector, model=args.model),
+    )
+    app = create_app(settings)
+    app.state.pool.wait_ready()  # a model that cannot load fails here, in one line, before the port opens
+    for job_id in app.state.store.recovered:
+        print(f"affectlens: warning: job {job_id} was unfinished when the server stopped: failed", file=sys.stderr)
+    key = "an API key" if settings.api_key else "no API key"
+    print(f"affectlens: serving on http://{args.host}:{args.port} ({settings.workers} workers, {key})", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0
 
 
