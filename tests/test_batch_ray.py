@@ -9,17 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from test_batch import CLIPS, batch, cut_clip, records, run_killed_then_rerun, summary
+from test_batch import CLIPS, batch, clips, records, run_killed_then_rerun, summary
 
 ray = pytest.importorskip("ray")
-
-
-@pytest.fixture(scope="module")
-def clips(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("clips")
-    for name, frames in CLIPS.items():
-        cut_clip(shared_data / "videos" / name, folder / Path(name).with_suffix(".mp4").name, frames)
-    return folder
+__all__ = ["clips"]  # the module-scoped fixture of test_batch: 1-s cuts of 3 shared clips
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from test_batch import CLIPS, cut_clip, summary
+from test_batch import CLIPS, clips, summary
 
 pytest.importorskip("ray")
+__all__ = ["clips"]  # the module-scoped fixture of test_batch: 1-s cuts of 3 shared clips
 
 
 def free_port() -> int:
@@ -43,11 +44,7 @@ def ray_head(tmp_path: Path) -> Iterator[None]:
 
 
 @pytest.mark.slow
-def test_batch_joins_a_running_cluster(ray_head: None, shared_data: Path, tmp_path: Path):
-    clips = tmp_path / "clips"
-    clips.mkdir()
-    for name, frames in CLIPS.items():
-        cut_clip(shared_data / "videos" / name, clips / Path(name).with_suffix(".mp4").name, frames)
+def test_batch_joins_a_running_cluster(ray_head: None, clips: Path, tmp_path: Path):
     out = tmp_path / "out"
     # `auto`: the cluster that `ray start` recorded on this machine (this sandbox cannot dial its own external IP)
     command = [sys.executable, "-m", "affectlens.cli", "batch", str(clips), "--out", str(out), "--engine", "ray"]
