@@ -114,7 +114,7 @@ def find_videos_stub(tmp_path: Path, names: list[str]) -> list:
 
 def test_videos_are_handed_out_longest_first(tmp_path: Path):
     """Frames x pixels from the headers, largest first, so that a long video never starts last; unknown ones last."""
-    from affectlens.batch.progress import longest_first
+    from affectlens.batch.progress import longest_first, video_headers
 
     def clip(name: str, frames: int, size: tuple[int, int]) -> None:
         writer = cv2.VideoWriter(str(tmp_path / name), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, size)
@@ -129,7 +129,8 @@ def test_videos_are_handed_out_longest_first(tmp_path: Path):
     videos = find_videos(
         [str(tmp_path / n) for n in ("broken.avi", "short_small.avi", "long_small.avi", "short_large.avi")]
     )
-    assert [v.id for v in longest_first(videos)] == ["short_large", "long_small", "short_small", "broken"]
+    headers = video_headers([v.path for v in videos])
+    assert [v.id for v in longest_first(videos, headers)] == ["short_large", "long_small", "short_small", "broken"]
 
 
 def test_config_hash_follows_settings_not_speed():
@@ -186,6 +187,15 @@ def test_two_batches_on_one_out(clips: Path, tmp_path: Path, capsys: pytest.Capt
     assert "another batch" in one_error_line(capsys)
 
 
+def clips_and_a_corrupt_file(clips: Path, folder: Path) -> Path:
+    """``folder`` with links to the clips and ``corrupt.mp4`` (bytes that are no video)."""
+    folder.mkdir()
+    for clip in clips.iterdir():
+        os.symlink(clip, folder / clip.name)
+    (folder / "corrupt.mp4").write_bytes(b"not a video " * 100)
+    return folder
+
+
 # -- whole batches (slow) ----------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_batch_writes_everything_skips_finished_redoes_changed(
@@ -193,11 +203,7 @@ def test_batch_writes_everything_skips_finished_redoes_changed(
 ):
     import pandas as pd
 
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for clip in clips.iterdir():
-        os.symlink(clip, inputs / clip.name)
-    (inputs / "corrupt.mp4").write_bytes(b"not a video " * 100)
+    inputs = clips_and_a_corrupt_file(clips, tmp_path / "in")
     out = tmp_path / "out"
     assert batch(str(inputs), "--out", str(out), "--workers", "2", "--video") == 1
     err = capsys.readouterr().err

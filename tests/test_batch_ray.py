@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from test_batch import CLIPS, batch, clips, records, run_killed_then_rerun, summary
+from test_batch import CLIPS, batch, clips, clips_and_a_corrupt_file, records, run_killed_then_rerun, summary
 
 ray = pytest.importorskip("ray")
 __all__ = ["clips"]  # the module-scoped fixture of test_batch: 1-s cuts of 3 shared clips
@@ -30,11 +30,7 @@ def local_ray() -> Iterator[None]:
 def test_ray_batch_writes_everything_and_skips_finished(
     local_ray: None, clips: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for clip in clips.iterdir():
-        os.symlink(clip, inputs / clip.name)
-    (inputs / "corrupt.mp4").write_bytes(b"not a video " * 100)
+    inputs = clips_and_a_corrupt_file(clips, tmp_path / "in")
     out = tmp_path / "out"
     assert batch(str(inputs), "--out", str(out), "--engine", "ray") == 1
     assert "1 of 4 videos failed: corrupt" in capsys.readouterr().err

@@ -240,11 +240,14 @@ def format_report(report: dict[str, Any]) -> str:
 def write_report(
     jsonl_path: str | Path, json_path: str | Path | None = None, png_path: str | Path | None = None
 ) -> dict[str, Any]:
-    """Load ``jsonl_path``, build the report, write it as JSON and/or a timeline PNG when paths are given."""
+    """Load ``jsonl_path``, build the report, write it as JSON and/or a timeline PNG when paths are given; the JSON
+    file holds either its old content or the whole report (written beside, then renamed)."""
+    from affectlens.io.file_sink import write_file
+
     records = load_records(jsonl_path)
     report = build_report(records)
     if json_path is not None:
-        Path(json_path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_file(json_path, json.dumps(report, indent=2) + "\n")
     if png_path is not None:
         plot_timeline(records, report, png_path)
     return report

@@ -8,7 +8,6 @@ the video's work folder is left for the next run to clear.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -87,9 +86,8 @@ def _analyse(
     analyzer: Any, video: VideoInput, work: Path, options: BatchOptions, report_frames: Callable[[int], Any] | None
 ) -> dict[str, Any]:
     """Run the analyzer on ``video`` into ``work``; the row fields it measured."""
-    from affectlens.analytics.report import build_report, load_records, plot_timeline
+    from affectlens.analytics.report import write_report
     from affectlens.io import JsonlSink, SourceError, VideoSink, open_source
-    from affectlens.io.file_sink import write_file
 
     files = work / "videos"
     jsonl_path = files / RECORDS_JSONL
@@ -116,10 +114,7 @@ def _analyse(
             raise SourceError(f"no frame could be decoded from {video.path}")
         fps = source.fps
     counter.flush(summary.frames_read)
-    records = load_records(jsonl_path)
-    report = build_report(records)
-    write_file(files / REPORT_JSON, json.dumps(report, indent=2) + "\n")
-    plot_timeline(records, report, files / TIMELINE_PNG)
+    write_report(jsonl_path, files / REPORT_JSON, files / TIMELINE_PNG)
     if not options.jsonl:
         jsonl_path.unlink()
     duration = summary.frames_read / fps if fps else stats.last_ms / 1e3

@@ -50,12 +50,12 @@ class BatchProgress:
         self._videos = self._frames = None
 
 
-def header_frames(paths: list[str]) -> int | None:
-    """The sum of the frame counts in the headers of local video files, for the ETA (None: a URL among them, or no
-    count known)."""
-    if any("://" in path for path in paths):
+def header_frames(headers: dict[str, tuple[int, int]]) -> int | None:
+    """The sum of the frame counts of :func:`video_headers`, for the ETA (None: a URL among them, or no count
+    known)."""
+    if any("://" in path for path in headers):
         return None
-    return sum(frames for frames, _ in video_headers(paths).values()) or None
+    return sum(frames for frames, _ in headers.values()) or None
 
 
 def video_headers(paths: list[str]) -> dict[str, tuple[int, int]]:
@@ -81,12 +81,11 @@ def video_headers(paths: list[str]) -> dict[str, tuple[int, int]]:
     return headers
 
 
-def longest_first(videos: list[Any]) -> list[Any]:
+def longest_first(videos: list[Any], headers: dict[str, tuple[int, int]]) -> list[Any]:
     """``videos`` (objects with a ``path``) ordered by expected work, the largest first (frames x pixels from their
-    headers; unknown ones last, in their order).
+    ``headers``, see :func:`video_headers`; unknown ones last, in their order).
 
     A batch hands videos to workers in this order (longest-processing-time-first scheduling), so that a long video
     does not start last and keep one worker busy while the others idle.
     """
-    headers = video_headers([video.path for video in videos])
     return sorted(videos, key=lambda video: -headers[video.path][0] * headers[video.path][1])

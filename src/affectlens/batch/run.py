@@ -14,7 +14,7 @@ from affectlens.batch.inputs import VideoInput, find_videos
 from affectlens.batch.layout import BatchLayout, BatchLock
 from affectlens.batch.options import BatchOptions, config_hash
 from affectlens.batch.plan import make_plan
-from affectlens.batch.progress import BatchProgress, header_frames, longest_first
+from affectlens.batch.progress import BatchProgress, header_frames, longest_first, video_headers
 from affectlens.batch.summary import base_row, write_summary
 
 
@@ -83,7 +83,8 @@ def run_batch(
         rows: dict[str, dict[str, Any]] = {v.id: plan.finished.get(v.id) or base_row(v) for v in videos}
         result = BatchResult(summary_path=layout.summary)
         write_summary(layout.summary, rows.values())
-        bar = BatchProgress(len(plan.todo), header_frames([v.path for v in plan.todo]), enabled=progress)
+        headers = video_headers([v.path for v in plan.todo])  # each header opened once: the ETA and the order
+        bar = BatchProgress(len(plan.todo), header_frames(headers), enabled=progress)
         if plan.finished:
             bar.note(f"skipped {len(plan.finished)} of {len(videos)} videos: finished by an earlier run, same settings")
 
@@ -94,7 +95,7 @@ def run_batch(
 
         try:
             if plan.todo:
-                run_engine.run(longest_first(plan.todo), bar.frames, on_row)  # rows stay in input order
+                run_engine.run(longest_first(plan.todo, headers), bar.frames, on_row)  # rows stay in input order
         finally:
             bar.close()
             result.rows = list(rows.values())

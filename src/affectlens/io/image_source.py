@@ -36,13 +36,20 @@ def read_image(path: str | Path) -> np.ndarray:
         raise SourceError(f"cannot read image {path}: {error.strerror or error}") from None
     if data.size == 0:
         raise SourceError(f"cannot read image {path}: the file is empty (0 bytes)")
-    try:
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    except cv2.error:  # a corrupt header can trip an assertion inside a codec
-        image = None
+    image = decode_image(data)
     if image is None:
         raise SourceError(f"cannot read image {path}: not an image OpenCV can decode (corrupt, or another format)")
     return image
+
+
+def decode_image(data: bytes | np.ndarray) -> np.ndarray | None:
+    """Encoded image bytes (JPEG, PNG, WebP...) -> (H, W, 3) uint8 BGR (as :func:`read_image` decodes a file), or
+    None when no codec decodes them (corrupt, truncated, another format)."""
+    buffer = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    try:
+        return cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+    except cv2.error:  # a corrupt header can trip an assertion inside a codec
+        return None
 
 
 def as_bgr(image: np.ndarray) -> np.ndarray:

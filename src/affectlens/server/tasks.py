@@ -6,7 +6,6 @@ thread with that thread's analyzer.
 
 from __future__ import annotations
 
-import json
 import queue
 import time
 from collections.abc import Callable
@@ -14,7 +13,6 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from affectlens.core import Frame, FrameResult
@@ -38,10 +36,9 @@ def decode_image(data: bytes) -> np.ndarray:
     Raises:
         ValueError: bytes no codec decodes (corrupt or truncated).
     """
-    try:
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    except cv2.error:
-        image = None
+    from affectlens.io.image_source import decode_image as decode
+
+    image = decode(data)
     if image is None:
         raise ValueError("cannot decode the image: corrupt or truncated")
     return image
@@ -115,9 +112,8 @@ def run_video_job(
 def _analyse(
     analyzer: Analyzer, store: JobStore, job_id: str, input_path: Path, video: bool, metrics: Metrics, max_s: float
 ) -> None:
-    from affectlens.analytics.report import build_report, load_records
+    from affectlens.analytics.report import write_report
     from affectlens.io import CsvSink, JsonlSink, SourceError, VideoSink, open_source
-    from affectlens.io.file_sink import write_file
 
     folder = input_path.parent
     with ExitStack() as stack:
@@ -135,8 +131,7 @@ def _analyse(
         if summary.frames_read == 0:
             raise SourceError("no frame could be decoded from the uploaded video")
     input_path.unlink(missing_ok=True)
-    records = load_records(folder / J.RECORDS_JSONL)
-    write_file(folder / J.REPORT_JSON, json.dumps(build_report(records), indent=2) + "\n")
+    write_report(folder / J.RECORDS_JSONL, folder / J.REPORT_JSON)
     done = store.update(
         job_id,
         status="done",
